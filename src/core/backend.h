@@ -1,0 +1,32 @@
+/*
+** backend.h -- the op table of one device.
+**
+** The ops in src/ops check arguments and allocate results on the operands'
+** device, then call the kernel through the device's table. A CUDA backend
+** fills in the same table (src/cuda/), so callers never change.
+*/
+#ifndef SY_BACKEND_H
+#define SY_BACKEND_H
+
+#include "../ops/ops.h"
+
+typedef struct sy_backend {
+    const char *name;
+    /* out, a, b already broadcast to out's shape (stride 0 where expanded). */
+    void (*binary)(sy_binop op, sy_tensor *out, const sy_tensor *a, const sy_tensor *b);
+    void (*unary)(sy_unop op, sy_tensor *out, const sy_tensor *a);
+    void (*clamp)(sy_tensor *out, const sy_tensor *a, double lo, double hi);
+    void (*where)(sy_tensor *out, const sy_tensor *cond, const sy_tensor *a, const sy_tensor *b);
+    /* out (and indices for MAX/MIN/ARG*) shaped like a with dim kept as 1. */
+    sy_status (*reduce_dim)(sy_redop op, sy_tensor *out, sy_tensor *indices, const sy_tensor *a,
+                            int dim, int correction);
+    /* C[b] = A[b] @ B[b] for contiguous 3-d float tensors with equal batch. */
+    sy_status (*bmm)(sy_tensor *c, const sy_tensor *a, const sy_tensor *b);
+} sy_backend;
+
+/* The table for a device; NULL (with a message) if it is not built in. */
+const sy_backend *sy_backend_for(sy_device device);
+
+extern const sy_backend sy_backend_cpu;
+
+#endif

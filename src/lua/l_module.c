@@ -1,0 +1,49 @@
+/*
+** l_module.c -- luaopen_synlua_core: builds the module table from the
+** per-family openers and adds the process-wide knobs (threads, memory).
+*/
+#include "../core/alloc.h"
+#include "../core/threads.h"
+#include "sylua.h"
+#include "synlua_version.h"
+
+static int l_set_num_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 1024, 1, "thread count must be between 1 and 1024");
+    sy_set_num_threads((int)n);
+    return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+    lua_pushinteger(L, sy_get_num_threads());
+    return 1;
+}
+
+/* sy.memory() -> bytes held by tensors now, peak bytes */
+static int l_memory(lua_State *L) {
+    lua_pushinteger(L, sy_mem_in_use());
+    lua_pushinteger(L, sy_mem_peak());
+    return 2;
+}
+
+static const luaL_Reg funcs[] = {
+    {"set_num_threads", l_set_num_threads},
+    {"get_num_threads", l_get_num_threads},
+    {"memory", l_memory},
+    {NULL, NULL}};
+
+int luaopen_synlua_core(lua_State *L) {
+    lua_newtable(L);
+    luaL_setfuncs(L, funcs, 0);
+    lua_pushliteral(L, SYNLUA_VERSION);
+    lua_setfield(L, -2, "version");
+    sylua_open_tensor(L);
+    sylua_open_math(L);
+    sylua_open_reduce(L);
+    sylua_open_linalg(L);
+    sylua_open_index(L);
+    sylua_open_random(L);
+    /* Deterministic by default: one thread unless the user asks for more. */
+    sy_set_num_threads(sy_get_num_threads());
+    return 1;
+}

@@ -1,0 +1,72 @@
+/*
+** sylua.h -- the binding layer's internal API: the only code that knows Lua.
+**
+** A tensor is a full userdata "box" holding one reference to a core
+** sy_tensor. Results are pushed as an empty box *before* the core call fills
+** it, so a Lua error raised afterwards never leaks: the GC frees the box.
+** Every argument is checked here, and errors name the function, the argument
+** and the shapes (luaL_argerror style).
+**
+** Dimensions and indices are 1-based at the Lua face (negative ones count from
+** the end); the core is 0-based.
+*/
+#ifndef SYLUA_H
+#define SYLUA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../core/tensor.h"
+#include "../ops/ops.h"
+
+#define SYLUA_TENSOR_MT "synlua.Tensor"
+
+typedef struct sylua_box {
+    sy_tensor *t;
+} sylua_box;
+
+/* The tensor at idx; raises "bad argument #idx (tensor expected, got X)". */
+sy_tensor *sylua_checktensor(lua_State *L, int idx);
+/* The tensor at idx, or NULL if the value is not a (live) tensor. */
+sy_tensor *sylua_totensor(lua_State *L, int idx);
+/* Pushes an empty box; fill it with the core call's result. */
+sy_tensor **sylua_newbox(lua_State *L);
+/* Pushes t, taking over the caller's reference. */
+void sylua_pushtensor(lua_State *L, sy_tensor *t);
+/* Raises a Lua error with the core's message unless st == SY_OK. After a
+** successful call into a box, pass the box's index to account its memory. */
+void sylua_check(lua_State *L, sy_status st);
+/* Tells the Lua GC about the bytes held by the tensor at idx (call once per
+** freshly allocated result). */
+void sylua_account(lua_State *L, int idx);
+
+/* Argument helpers. Dims: 1-based or negative -> 0-based; `extra` allows the
+** position one past the end (unsqueeze). */
+int sylua_checkdim(lua_State *L, int arg, const sy_tensor *t, int extra);
+int sylua_optdim(lua_State *L, int arg, const sy_tensor *t, int def);
+/* Sizes given as integers from `arg` on, or as one table: (2,3) or {2,3}. */
+int sylua_checksizes(lua_State *L, int arg, int64_t *size);
+sy_dtype sylua_checkdtype(lua_State *L, int arg);
+sy_dtype sylua_optdtype(lua_State *L, int arg, sy_dtype def);
+/* Tensor at idx, or a number turned into a 0-d tensor whose dtype suits
+** `other` (the other operand). A converted number is pushed on the stack,
+** which keeps it alive; the pointer is borrowed either way. */
+sy_tensor *sylua_checkoperand(lua_State *L, int idx, const sy_tensor *other);
+
+/* Registers funcs as module functions (sy.name) and/or tensor methods. */
+#define SYLUA_FUNCTION 1
+#define SYLUA_METHOD 2
+void sylua_register(lua_State *L, const luaL_Reg *funcs, int where);
+
+/* Per-family openers, called from luaopen_synlua_core with the module table
+** on top of the stack. */
+void sylua_open_tensor(lua_State *L);
+void sylua_open_math(lua_State *L);
+void sylua_open_reduce(lua_State *L);
+void sylua_open_linalg(lua_State *L);
+void sylua_open_index(lua_State *L);
+void sylua_open_random(lua_State *L);
+
+int luaopen_synlua_core(lua_State *L);
+
+#endif
