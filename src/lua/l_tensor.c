@@ -43,13 +43,26 @@ void sylua_check(lua_State *L, sy_status st) {
 }
 
 /* Tensor storage lives outside Lua's allocator, so the collector cannot see
-** it; an incremental step sized by the new bytes keeps a loop of large
-** temporaries from growing without bound. Views share storage and count 0. */
+** it. An incremental step sized by the new bytes paces the incremental
+** collector; a generational collector ignores that debt for objects with
+** finalizers, so a full collection also runs whenever new tensor bytes
+** exceed max(64 MB, bytes live after the last one). Views share storage and
+** count 0. */
+static int64_t bytes_since_collect, collect_threshold = (int64_t)64 << 20;
+
 void sylua_account(lua_State *L, int idx) {
     sy_tensor *t = sylua_totensor(L, idx);
-    if (t && t->storage->refcount == 1 && t->storage->nbytes >= 1024)
-        lua_gc(L, LUA_GCSTEP, (int)(t->storage->nbytes / 1024 > 1 << 20 ? 1 << 20
-                                                                        : t->storage->nbytes / 1024));
+    int64_t nbytes;
+    if (!t || t->storage->refcount != 1 || t->storage->nbytes < 1024) return;
+    nbytes = t->storage->nbytes;
+    bytes_since_collect += nbytes;
+    if (bytes_since_collect > collect_threshold) {
+        lua_gc(L, LUA_GCCOLLECT);
+        bytes_since_collect = 0;
+        collect_threshold = sy_mem_in_use() > ((int64_t)64 << 20) ? sy_mem_in_use() : (int64_t)64 << 20;
+    } else {
+        lua_gc(L, LUA_GCSTEP, (int)(nbytes / 1024 > (1 << 20) ? (1 << 20) : nbytes / 1024));
+    }
 }
 
 static int tensor_gc(lua_State *L) {
