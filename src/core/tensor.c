@@ -130,6 +130,8 @@ static void storage_release(sy_storage *s) {
 
 void sy_tensor_release(sy_tensor *t) {
     if (t && --t->refcount == 0) {
+        sy_node_release(t->grad_fn);
+        sy_tensor_release(t->grad);
         storage_release(t->storage);
         sy_mem_free(t, sizeof *t);
     }
@@ -228,6 +230,10 @@ sy_status sy_tensor_alias(sy_tensor **out, const sy_tensor *t) {
     if (!v) return SY_ERR_OOM;
     memcpy(v, t, sizeof *v);
     v->refcount = 1;
+    v->requires_grad = 0;
+    v->output_nr = 0;
+    v->grad_fn = NULL;
+    v->grad = NULL;
     v->storage->refcount++;
     *out = v;
     return SY_OK;

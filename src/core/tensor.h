@@ -40,6 +40,8 @@ typedef struct sy_storage {
     sy_device device;
 } sy_storage;
 
+struct sy_node;
+
 typedef struct sy_tensor {
     sy_storage *storage;
     int64_t offset;                /* in elements, from storage->data */
@@ -48,6 +50,13 @@ typedef struct sy_tensor {
     int ndim;                      /* 0 for a scalar tensor */
     sy_dtype dtype;
     int refcount;
+    /* autograd (src/autograd): a leaf that requires grad accumulates into
+    ** `grad`; a computed tensor points at the node that made it. Views made
+    ** by sy_tensor_alias start with none of these. */
+    int requires_grad;
+    int output_nr;                 /* which output of grad_fn this is */
+    struct sy_node *grad_fn;
+    struct sy_tensor *grad;
 } sy_tensor;
 
 /* --- dtypes --- */
@@ -66,6 +75,8 @@ sy_status sy_tensor_empty(sy_tensor **out, sy_dtype dt, int ndim, const int64_t 
 sy_status sy_tensor_empty_like(sy_tensor **out, const sy_tensor *t);
 sy_tensor *sy_tensor_retain(sy_tensor *t);
 void sy_tensor_release(sy_tensor *t);            /* NULL is ignored */
+/* Drops a reference to an autograd node (src/autograd/engine.c). */
+void sy_node_release(struct sy_node *node);      /* NULL is ignored */
 
 /* --- queries --- */
 int64_t sy_tensor_numel(const sy_tensor *t);
