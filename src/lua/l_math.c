@@ -5,6 +5,7 @@
 */
 #include <math.h>
 
+#include "../autograd/autograd.h"
 #include "sylua.h"
 
 /* Resolves both operands; numbers become 0-d tensors matching the other side. */
@@ -20,7 +21,7 @@ static int binary(lua_State *L, sy_binop op) {
     lua_settop(L, 2);
     operands(L, &a, &b);
     slot = sylua_newbox(L);
-    sylua_check(L, sy_binary(slot, op, a, b));
+    sylua_check(L, sy_ag_binary(slot, op, a, b));
     sylua_account(L, -1);
     return 1;
 }
@@ -29,6 +30,7 @@ static int binary_(lua_State *L, sy_binop op) {
     sy_tensor *a = sylua_checktensor(L, 1), *b;
     lua_settop(L, 2);
     b = sylua_checkoperand(L, 2, a);
+    sylua_check(L, sy_ag_check_inplace(sy_binop_name(op), a));
     sylua_check(L, sy_binary_out(a, op, a, b));
     lua_settop(L, 1);
     return 1;
@@ -64,7 +66,7 @@ BINARY_(pow, SY_OP_POW)
 static int unary(lua_State *L, sy_unop op) {
     sy_tensor *a = sylua_checktensor(L, 1);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_unary(slot, op, a));
+    sylua_check(L, sy_ag_unary(slot, op, a));
     sylua_account(L, -1);
     return 1;
 }
@@ -108,7 +110,7 @@ static int lm_clamp(lua_State *L) {
     if (lua_isnoneornil(L, 2) && lua_isnoneornil(L, 3))
         return luaL_error(L, "clamp: at least one of min and max must be given");
     slot = sylua_newbox(L);
-    sylua_check(L, sy_clamp(slot, a, lo, hi));
+    sylua_check(L, sy_ag_clamp(slot, a, lo, hi));
     sylua_account(L, -1);
     return 1;
 }
@@ -121,7 +123,7 @@ static int lm_where(lua_State *L) {
     a = sylua_checkoperand(L, 2, tb);
     b = sylua_checkoperand(L, 3, ta ? ta : a);
     slot = sylua_newbox(L);
-    sylua_check(L, sy_where(slot, cond, a, b));
+    sylua_check(L, sy_ag_where(slot, cond, a, b));
     sylua_account(L, -1);
     return 1;
 }

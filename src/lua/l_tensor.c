@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../core/alloc.h"
+#include "../autograd/autograd.h"
 #include "sylua.h"
 
 /* ------------------------------------------------------------------ boxes */
@@ -472,7 +473,7 @@ static int m_narrow(lua_State *L) {
         luaL_argerror(L, 4, lua_pushfstring(L, "length %d from start %d exceeds size %d of dimension %d",
                                             (int)len, (int)start, (int)t->size[dim], dim + 1));
     slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_narrow(slot, t, dim, start - 1, len));
+    sylua_check(L, sy_ag_narrow(slot, t, dim, start - 1, len));
     return 1;
 }
 
@@ -491,7 +492,7 @@ static int m_select(lua_State *L) {
     int dim = sylua_checkdim(L, 2, t, 0);
     int64_t i = check_index(L, 3, t, dim);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_select(slot, t, dim, i));
+    sylua_check(L, sy_ag_select(slot, t, dim, i));
     return 1;
 }
 
@@ -511,7 +512,7 @@ static int m_transpose(lua_State *L) {
         d1 = sylua_checkdim(L, 3, t, 0);
     }
     slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_transpose(slot, t, d0, d1));
+    sylua_check(L, sy_ag_transpose(slot, t, d0, d1));
     return 1;
 }
 
@@ -543,7 +544,7 @@ static int m_permute(lua_State *L) {
             return luaL_error(L, "permute: dimension %d appears twice", dims[i] + 1);
     }
     slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_permute(slot, t, dims));
+    sylua_check(L, sy_ag_permute(slot, t, dims));
     return 1;
 }
 
@@ -575,7 +576,7 @@ static int m_view(lua_State *L) {
     int64_t size[SY_MAX_DIMS];
     int n = signed_sizes(L, 2, size);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_view(slot, t, n, size));
+    sylua_check(L, sy_ag_view(slot, t, n, size));
     return 1;
 }
 
@@ -584,7 +585,7 @@ static int m_reshape(lua_State *L) {
     int64_t size[SY_MAX_DIMS];
     int n = signed_sizes(L, 2, size);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_reshape(slot, t, n, size));
+    sylua_check(L, sy_ag_reshape(slot, t, n, size));
     sylua_account(L, -1);
     return 1;
 }
@@ -593,7 +594,7 @@ static int m_flatten(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1);
     int64_t size[1] = {-1};
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_reshape(slot, t, 1, size));
+    sylua_check(L, sy_ag_reshape(slot, t, 1, size));
     sylua_account(L, -1);
     return 1;
 }
@@ -603,14 +604,14 @@ static int m_expand(lua_State *L) {
     int64_t size[SY_MAX_DIMS];
     int n = signed_sizes(L, 2, size);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_expand(slot, t, n, size));
+    sylua_check(L, sy_ag_expand(slot, t, n, size));
     return 1;
 }
 
 static int m_expand_as(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1), *o = sylua_checktensor(L, 2);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_expand(slot, t, o->ndim, o->size));
+    sylua_check(L, sy_ag_expand(slot, t, o->ndim, o->size));
     return 1;
 }
 
@@ -618,7 +619,7 @@ static int m_unsqueeze(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1);
     int dim = sylua_checkdim(L, 2, t, 1);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_unsqueeze(slot, t, dim));
+    sylua_check(L, sy_ag_unsqueeze(slot, t, dim));
     return 1;
 }
 
@@ -626,7 +627,7 @@ static int m_squeeze(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1);
     int dim = lua_isnoneornil(L, 2) ? -1 : sylua_checkdim(L, 2, t, 0);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_squeeze(slot, t, dim));
+    sylua_check(L, sy_ag_squeeze(slot, t, dim));
     return 1;
 }
 
@@ -635,7 +636,7 @@ static int m_squeeze(lua_State *L) {
 static int m_clone(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1);
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_clone(slot, t));
+    sylua_check(L, sy_ag_clone(slot, t));
     sylua_account(L, -1);
     return 1;
 }
@@ -648,13 +649,14 @@ static int m_contiguous(lua_State *L) {
         return 1;
     }
     slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_clone(slot, t));
+    sylua_check(L, sy_ag_clone(slot, t));
     sylua_account(L, -1);
     return 1;
 }
 
 static int m_copy_(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1), *src = sylua_checktensor(L, 2);
+    sylua_check(L, sy_ag_check_inplace("copy_", t));
     sylua_check(L, sy_tensor_copy_(t, src));
     lua_settop(L, 1);
     return 1;
@@ -663,13 +665,16 @@ static int m_copy_(lua_State *L) {
 static int m_fill_(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1);
     double v = lua_isboolean(L, 2) ? lua_toboolean(L, 2) : luaL_checknumber(L, 2);
+    sylua_check(L, sy_ag_check_inplace("fill_", t));
     sylua_check(L, sy_tensor_fill_(t, v));
     lua_settop(L, 1);
     return 1;
 }
 
 static int m_zero_(lua_State *L) {
-    sylua_check(L, sy_tensor_fill_(sylua_checktensor(L, 1), 0));
+    sy_tensor *t = sylua_checktensor(L, 1);
+    sylua_check(L, sy_ag_check_inplace("zero_", t));
+    sylua_check(L, sy_tensor_fill_(t, 0));
     lua_settop(L, 1);
     return 1;
 }
@@ -682,7 +687,7 @@ static int convert(lua_State *L, sy_dtype dt) {
         return 1;
     }
     slot = sylua_newbox(L);
-    sylua_check(L, sy_tensor_to_dtype(slot, t, dt));
+    sylua_check(L, sy_ag_to_dtype(slot, t, dt));
     sylua_account(L, -1);
     return 1;
 }
@@ -706,7 +711,8 @@ static int m_bool(lua_State *L) { return convert(L, SY_BOOL); }
 
 static int tensor_index(lua_State *L) {
     sy_tensor *t;
-    if (lua_type(L, 2) == LUA_TSTRING) {   /* methods */
+    if (lua_type(L, 2) == LUA_TSTRING) {   /* autograd properties, then methods */
+        if (sylua_autograd_property(L)) return 1;
         lua_getmetatable(L, 1);
         lua_getfield(L, -1, "methods");
         lua_pushvalue(L, 2);
@@ -723,7 +729,7 @@ static int tensor_index(lua_State *L) {
             push_value(L, t, index);
         } else {
             sy_tensor **slot = sylua_newbox(L);
-            sylua_check(L, sy_tensor_select(slot, t, 0, i));
+            sylua_check(L, sy_ag_select(slot, t, 0, i));
         }
         return 1;
     }
@@ -735,12 +741,15 @@ static int tensor_newindex(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1), *src, *row;
     int64_t i;
     sy_status st;
+    if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "grad") == 0)
+        return sylua_set_grad(L);
     if (lua_type(L, 2) != LUA_TNUMBER)
         return luaL_error(L, "tensor: cannot assign to key of type %s (only integer indices)",
                           luaL_typename(L, 2));
     if (t->ndim == 0) return luaL_error(L, "cannot index a 0-d tensor (use fill_)");
     i = check_index(L, 2, t, 0);
     src = sylua_checkoperand(L, 3, t);
+    sylua_check(L, sy_ag_check_inplace("index assignment", t));
     if ((st = sy_tensor_select(&row, t, 0, i)) == SY_OK) {
         st = sy_tensor_copy_(row, src);
         sy_tensor_release(row);

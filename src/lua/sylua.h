@@ -66,6 +66,15 @@ void sylua_open_reduce(lua_State *L);
 void sylua_open_linalg(lua_State *L);
 void sylua_open_index(lua_State *L);
 void sylua_open_random(lua_State *L);
+void sylua_open_io(lua_State *L);
+
+void sylua_open_autograd(lua_State *L);
+
+/* t.grad, t.grad_fn, t.is_leaf (tensor at 1, key at 2): pushes the value and
+** returns 1, or returns 0 for other keys. */
+int sylua_autograd_property(lua_State *L);
+/* t.grad = g or nil (tensor at 1, value at 3). */
+int sylua_set_grad(lua_State *L);
 
 int luaopen_synlua_core(lua_State *L);
 
