@@ -37,7 +37,7 @@ got=$("$prefix/bin/synlua" -e 'print(package.searchpath("synlua", package.path))
   fail "installed synlua loads $got"
 got=$("$prefix/bin/synlua" -e 'local sy = require("synlua")
   print(table.concat(sy.tensor({{1, 2}, {3, 4}}):t():totable()[2], ","))')
-[[ $got == "2,4" ]] || fail "installed synlua computed '$got', expected '2,4'"
+[[ $got == "2.0,4.0" ]] || fail "installed synlua computed '$got', expected '2.0,4.0'"
 
 # A stock lua5.4 finds both halves through LUA_PATH / LUA_CPATH. Under the
 # sanitizers the module needs their runtime, which lua5.4 does not link.
@@ -52,7 +52,7 @@ fi
 got=$(env "${lua_env[@]}" "$lua" -e 'local sy = require("synlua")
   print(package.searchpath("synlua.core", package.cpath))
   print(sy.zeros(2, 3):numel(), sy.tensor({{1, 2}, {3, 4}}):totable()[2][1])')
-[[ $got == "$prefix/lib/lua/5.4/synlua/core.so"$'\n'"6	3" ]] ||
+[[ $got == "$prefix/lib/lua/5.4/synlua/core.so"$'\n'"6	3.0" ]] ||
   fail "stock lua5.4 printed '$got'"
 
 # A C program embeds synlua with nothing but pkg-config's flags.
