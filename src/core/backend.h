@@ -20,7 +20,13 @@ typedef struct sy_backend {
     /* out (and indices for MAX/MIN/ARG*) shaped like a with dim kept as 1. */
     sy_status (*reduce_dim)(sy_redop op, sy_tensor *out, sy_tensor *indices, const sy_tensor *a,
                             int dim, int correction);
-    /* C[b] = A[b] @ B[b] for contiguous 3-d float tensors with equal batch. */
+    /* c[i] = a[i] @ b[i] for every batch index i: a [..., m, k], b [..., k, n],
+    ** c [..., m, n], one float dtype, equal ndim >= 2 and equal batch sizes
+    ** (a and b may be expanded there: stride 0 repeats a matrix). Each matrix
+    ** of a and b is row-major (stride[-1] == 1, stride[-2] >= cols) or
+    ** transposed (stride[-2] == 1, stride[-1] >= rows); c's are row-major and
+    ** do not overlap. m, n, k >= 1: the front end handles empty products.
+    ** c is overwritten. */
     sy_status (*bmm)(sy_tensor *c, const sy_tensor *a, const sy_tensor *b);
 } sy_backend;
 

@@ -10,6 +10,7 @@ const sy_backend sy_backend_cpu = {
     .unary = sy_cpu_unary,
     .clamp = sy_cpu_clamp,
     .where = sy_cpu_where,
+    .bmm = sy_cpu_bmm,
 };
 
 const sy_backend *sy_backend_for(sy_device device) {

@@ -1,0 +1,286 @@
+/*
+** matmul.c -- matrix products with torch.matmul semantics (sy_matmul), the
+** CPU batched-gemm kernel behind the backend's bmm entry, and a raw sgemm
+** timer that benchmarks set the front end's cost against.
+**
+** Operands reach BLAS as they lie in memory whenever their last two
+** dimensions are row-major or transposed with a leading dimension (views
+** from narrow, transpose, t, expand of batch dimensions); only other layouts
+** are copied.
+*/
+#include <cblas.h>
+#include <limits.h>
+#include <time.h>
+
+#include "../core/alloc.h"
+#include "../core/backend.h"
+#include "cpu.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- layouts */
+
+/* How one rows x cols matrix with element strides (rs, cs) is described to
+** gemm: row-major with leading dimension ld, or transposed (column-major).
+** Strides of size-1 dimensions mean nothing, so they never disqualify. */
+struct gemm_layout {
+    int trans;
+    int64_t ld;
+};
+
+/* 1 if gemm can read the matrix in place; fills *lay. */
+static int gemm_layout(struct gemm_layout *lay, int64_t rows, int64_t cols, int64_t rs,
+                       int64_t cs) {
+    if (cols == 1 || cs == 1) {
+        lay->trans = 0;
+        lay->ld = rows == 1 ? cols : rs;
+        if (lay->ld >= cols && lay->ld >= 1 && lay->ld <= INT_MAX) return 1;
+    }
+    if (rows == 1 || rs == 1) {
+        lay->trans = 1;
+        lay->ld = cols == 1 ? rows : cs;
+        if (lay->ld >= rows && lay->ld >= 1 && lay->ld <= INT_MAX) return 1;
+    }
+    return 0;
+}
+
+static int matrix_layout(struct gemm_layout *lay, const sy_tensor *t) {
+    int nd = t->ndim;
+    return gemm_layout(lay, t->size[nd - 2], t->size[nd - 1], t->stride[nd - 2], t->stride[nd - 1]);
+}
+
+/* ------------------------------------------------------------- CPU kernel */
+
+/* One gemm per batch entry. Batch pointers advance like an odometer, so an
+** expanded (stride 0) batch dimension simply reuses its matrix. */
+sy_status sy_cpu_bmm(sy_tensor *c, const sy_tensor *a, const sy_tensor *b) {
+    const int nd = c->ndim, nb = nd - 2;
+    const int64_t m = c->size[nd - 2], n = c->size[nd - 1], k = a->size[nd - 1];
+    const int64_t es = sy_dtype_size(c->dtype);
+    struct gemm_layout la, lb, lc;
+    int64_t idx[SY_MAX_DIMS] = {0}, batch = 1, t;
+    char *pa = sy_tensor_data(a), *pb = sy_tensor_data(b), *pc = sy_tensor_data(c);
+    int i;
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+        return sy_error(SY_ERR_ARG, "bmm: a %lld x %lld by %lld x %lld product exceeds BLAS's int sizes",
+                        (long long)m, (long long)k, (long long)k, (long long)n);
+    if (!matrix_layout(&la, a) || !matrix_layout(&lb, b) || !matrix_layout(&lc, c) || lc.trans)
+        return sy_error(SY_ERR_INTERNAL, "bmm: operand layout is not one gemm can read (matmul.c)");
+    for (i = 0; i < nb; i++) batch *= c->size[i];
+    for (t = 0; t < batch; t++) {
+        if (c->dtype == SY_F32)
+            cblas_sgemm(CblasRowMajor, la.trans ? CblasTrans : CblasNoTrans,
+                        lb.trans ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
+                        (const float *)pa, (int)la.ld, (const float *)pb, (int)lb.ld, 0.0f,
+                        (float *)pc, (int)lc.ld);
+        else
+            cblas_dgemm(CblasRowMajor, la.trans ? CblasTrans : CblasNoTrans,
+                        lb.trans ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0,
+                        (const double *)pa, (int)la.ld, (const double *)pb, (int)lb.ld, 0.0,
+                        (double *)pc, (int)lc.ld);
+        for (i = nb - 1; i >= 0; i--) {
+            pa += a->stride[i] * es;
+            pb += b->stride[i] * es;
+            pc += c->stride[i] * es;
+            if (++idx[i] < c->size[i]) break;
+            pa -= a->stride[i] * es * c->size[i];
+            pb -= b->stride[i] * es * c->size[i];
+            pc -= c->stride[i] * es * c->size[i];
+            idx[i] = 0;
+        }
+    }
+    return SY_OK;
+}
+
+/* -------------------------------------------------------------- front end */
+
+/* t as a stack of matrices of dtype dt that gemm can read: a 1-d lhs becomes
+** [1,k], a 1-d rhs [k,1]; other dtypes are converted and layouts gemm cannot
+** describe are copied. */
+static sy_status gemm_operand(sy_tensor **out, const sy_tensor *t, sy_dtype dt, int rhs) {
+    struct gemm_layout lay;
+    sy_tensor *v, *c = NULL;
+    sy_status st = t->ndim == 1 ? sy_tensor_unsqueeze(&v, t, rhs ? 1 : 0) : sy_tensor_alias(&v, t);
+    *out = NULL;
+    if (st) return st;
+    if (v->dtype != dt) st = sy_tensor_to_dtype(&c, v, dt);
+    else if (!matrix_layout(&lay, v)) st = sy_tensor_clone(&c, v);
+    else {
+        *out = v;
+        return SY_OK;
+    }
+    sy_tensor_release(v);
+    *out = c;
+    return st;
+}
+
+/* A view of the row-major stack t [..., m, k] as one [R, k] matrix, when its
+** rows are evenly spaced across the batch dimensions: a batch times a shared
+** matrix then costs one large gemm instead of many small ones. NULL if the
+** rows do not fold (or the view cannot be made). */
+static sy_tensor *fold_rows(const sy_tensor *t) {
+    const int nd = t->ndim;
+    const int64_t k = t->size[nd - 1];
+    int64_t rows = 1, ld = -1, span = 0;
+    sy_tensor *v;
+    int i;
+    if (k > 1 && t->stride[nd - 1] != 1) return NULL;
+    for (i = nd - 2; i >= 0; i--) {
+        if (t->size[i] == 1) continue;
+        if (ld < 0) ld = t->stride[i];
+        else if (t->stride[i] != span) return NULL;
+        span = t->stride[i] * t->size[i];
+        rows *= t->size[i];
+    }
+    if (ld < 0) ld = k;
+    if (ld < k || ld < 1 || ld > INT_MAX || sy_tensor_alias(&v, t)) return NULL;
+    v->ndim = 2;
+    v->size[0] = rows;
+    v->size[1] = k;
+    v->stride[0] = ld;
+    v->stride[1] = 1;
+    return v;
+}
+
+/* The batch shape of a and b broadcast together; errors name the full shapes. */
+static sy_status batch_shape(int *nb, int64_t *size, const sy_tensor *a, const sy_tensor *b) {
+    int na = a->ndim > 2 ? a->ndim - 2 : 0, nbb = b->ndim > 2 ? b->ndim - 2 : 0, i;
+    int n = na > nbb ? na : nbb;
+    char s1[SY_SHAPE_STRLEN], s2[SY_SHAPE_STRLEN];
+    for (i = 0; i < n; i++) {
+        int64_t x = i < n - na ? 1 : a->size[i - (n - na)];
+        int64_t y = i < n - nbb ? 1 : b->size[i - (n - nbb)];
+        if (x != y && x != 1 && y != 1)
+            return sy_error(SY_ERR_SHAPE,
+                            "matmul: batch dimensions of shapes %s and %s cannot be broadcast (%lld vs %lld)",
+                            sy_shape_str(s1, sizeof s1, a->ndim, a->size),
+                            sy_shape_str(s2, sizeof s2, b->ndim, b->size), (long long)x, (long long)y);
+        size[i] = x == 1 ? y : x;
+    }
+    *nb = n;
+    return SY_OK;
+}
+
+static sy_status check_args(const sy_tensor *a, const sy_tensor *b) {
+    char s1[SY_SHAPE_STRLEN], s2[SY_SHAPE_STRLEN];
+    int64_t ka, kb;
+    if (a->ndim == 0 || b->ndim == 0)
+        return sy_error(SY_ERR_SHAPE, "matmul: both arguments must be at least 1-d, got shapes %s and %s",
+                        sy_shape_str(s1, sizeof s1, a->ndim, a->size),
+                        sy_shape_str(s2, sizeof s2, b->ndim, b->size));
+    if (!sy_dtype_is_float(a->dtype) || !sy_dtype_is_float(b->dtype))
+        return sy_error(SY_ERR_DTYPE, "matmul: expected float32 or float64 tensors, got %s and %s",
+                        sy_dtype_name(a->dtype), sy_dtype_name(b->dtype));
+    if (a->storage->device != b->storage->device)
+        return sy_error(SY_ERR_DEVICE, "matmul: operands are on different devices");
+    ka = a->size[a->ndim - 1];
+    kb = b->size[b->ndim == 1 ? 0 : b->ndim - 2];
+    if (ka != kb)
+        return sy_error(SY_ERR_SHAPE, "matmul: shapes %s and %s do not match (%lld vs %lld)",
+                        sy_shape_str(s1, sizeof s1, a->ndim, a->size),
+                        sy_shape_str(s2, sizeof s2, b->ndim, b->size), (long long)ka, (long long)kb);
+    return SY_OK;
+}
+
+/* Releases the temporaries and, on failure, the result. */
+static sy_status finish(sy_status st, sy_tensor **out, sy_tensor **tmp, int ntmp) {
+    int i;
+    for (i = 0; i < ntmp; i++) sy_tensor_release(tmp[i]);
+    if (st) {
+        sy_tensor_release(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+sy_status sy_matmul(sy_tensor **out, const sy_tensor *a, const sy_tensor *b) {
+    int64_t bsize[SY_MAX_DIMS], osize[SY_MAX_DIMS], ksize[SY_MAX_DIMS];
+    int nb, no = 0, i;
+    int64_t m, n, k;
+    sy_dtype dt;
+    const sy_backend *be;
+    /* gemm operands, their expansions or folds, and the kernel's view of *out */
+    sy_tensor *tmp[5] = {NULL, NULL, NULL, NULL, NULL};
+    sy_status st;
+    *out = NULL;
+    if ((st = check_args(a, b)) || (st = batch_shape(&nb, bsize, a, b))) return st;
+    if (!(be = sy_backend_for(a->storage->device))) return SY_ERR_DEVICE;
+    dt = sy_dtype_promote(a->dtype, b->dtype);
+    m = a->ndim == 1 ? 1 : a->size[a->ndim - 2];
+    k = a->size[a->ndim - 1];
+    n = b->ndim == 1 ? 1 : b->size[b->ndim - 1];
+    /* The result drops the dimensions a 1-d operand was promoted with. */
+    for (i = 0; i < nb; i++) osize[no++] = bsize[i];
+    if (a->ndim > 1) osize[no++] = m;
+    if (b->ndim > 1) osize[no++] = n;
+    if (sy_tensor_numel(a) == 0 || sy_tensor_numel(b) == 0) {
+        /* empty result, or k == 0: a sum over nothing, so zeros */
+        return sy_tensor_new(out, dt, no, osize);
+    }
+    if ((st = sy_tensor_empty(out, dt, no, osize))) return st;
+    if ((st = gemm_operand(&tmp[0], a, dt, 0)) || (st = gemm_operand(&tmp[1], b, dt, 1)))
+        return finish(st, out, tmp, 5);
+    if (nb > 0 && b->ndim <= 2 && (tmp[2] = fold_rows(tmp[0]))) {
+        /* [..., m, k] @ [k, n]: one [B*m, k] @ [k, n] gemm */
+        ksize[0] = tmp[2]->size[0];
+        ksize[1] = n;
+        if ((st = sy_tensor_view(&tmp[4], *out, 2, ksize))) return finish(st, out, tmp, 5);
+        return finish(be->bmm(tmp[4], tmp[2], tmp[1]), out, tmp, 5);
+    }
+    for (i = 0; i < nb; i++) ksize[i] = bsize[i];
+    ksize[nb] = m;
+    ksize[nb + 1] = k;
+    if ((st = sy_tensor_expand(&tmp[2], tmp[0], nb + 2, ksize))) return finish(st, out, tmp, 5);
+    ksize[nb] = k;
+    ksize[nb + 1] = n;
+    if ((st = sy_tensor_expand(&tmp[3], tmp[1], nb + 2, ksize))) return finish(st, out, tmp, 5);
+    ksize[nb] = m;
+    if ((st = sy_tensor_view(&tmp[4], *out, nb + 2, ksize))) return finish(st, out, tmp, 5);
+    return finish(be->bmm(tmp[4], tmp[2], tmp[3]), out, tmp, 5);
+}
+
+/* -------------------------------------------------------------- benchmark */
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t k, int64_t reps) {
+    size_t na, nbytes_b, nc;
+    float *a, *b, *c;
+    int64_t i;
+    double t0;
+    *seconds = 0;
+    if (m < 1 || n < 1 || k < 1 || m > INT_MAX / 4 || n > INT_MAX / 4 || k > INT_MAX / 4 ||
+        reps < 1)
+        return sy_error(SY_ERR_ARG, "bench_sgemm: need 1 <= m, n, k <= %d and reps >= 1, got %lld, %lld, %lld and %lld",
+                        INT_MAX / 4, (long long)m, (long long)n, (long long)k, (long long)reps);
+    na = (size_t)m * (size_t)k * sizeof(float);
+    nbytes_b = (size_t)k * (size_t)n * sizeof(float);
+    nc = (size_t)m * (size_t)n * sizeof(float);
+    a = sy_mem_alloc(na);
+    b = sy_mem_alloc(nbytes_b);
+    c = sy_mem_alloc(nc);
+    if (!a || !b || !c) {
+        sy_mem_free(a, na);
+        sy_mem_free(b, nbytes_b);
+        sy_mem_free(c, nc);
+        return SY_ERR_OOM;
+    }
+    /* small, normal values: denormals would slow the kernel down */
+    for (i = 0; i < m * k; i++) a[i] = (float)(i % 17) * 0.0625f - 0.5f;
+    for (i = 0; i < k * n; i++) b[i] = (float)(i % 13) * 0.0625f - 0.375f;
+    /* warm-up: thread pool start and first-touch page faults stay out of the timing */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k, b,
+                (int)n, 0.0f, c, (int)n);
+    t0 = now_seconds();
+    for (i = 0; i < reps; i++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a,
+                    (int)k, b, (int)n, 0.0f, c, (int)n);
+    *seconds = now_seconds() - t0;
+    sy_mem_free(a, na);
+    sy_mem_free(b, nbytes_b);
+    sy_mem_free(c, nc);
+    return SY_OK;
+}
