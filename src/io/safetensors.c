@@ -340,7 +340,7 @@ static sy_status read_exact(reader *r, void *buf, size_t n, const char *what) {
 /* Reads the tensors' bytes in file order into f, whose slots follow the
 ** name order of r->entries. */
 static sy_status read_tensors(reader *r, const entry *const *by_offset, sy_st_file *f) {
-    char what[64];
+    char what[256];
     int k;
     sy_status st;
     for (k = 0; k < r->n; k++) {
@@ -353,7 +353,7 @@ static sy_status read_tensors(reader *r, const entry *const *by_offset, sy_st_fi
             return sy_error(st, "safetensors: '%s': tensor '%s': %s", r->path, e->name, why);
         }
         t = f->tensors[slot];
-        snprintf(what, sizeof what, "the data of tensor %d", slot + 1);
+        snprintf(what, sizeof what, "the data of tensor '%s'", e->name);
         if ((st = read_exact(r, sy_tensor_data(t), (size_t)e->nbytes, what))) return st;
         if (e->dtype == SY_BOOL) {
             const unsigned char *p = sy_tensor_data(t);
@@ -637,7 +637,7 @@ sy_status sy_safetensors_write(const char *path, int n, const char *const *names
         st = sy_error(SY_ERR_OOM, "safetensors: write: out of memory");
         goto done;
     }
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
         err = errno;
         st = sy_error(SY_ERR_IO, "safetensors: cannot write '%s': %s (creating '%s')", path,
