@@ -70,22 +70,32 @@ sy_status sy_matmul(sy_tensor **out, const sy_tensor *a, const sy_tensor *b);
 sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t k, int64_t reps);
 
 /* --- joining and indexing (src/ops/index.c) --- */
+/* Joins n >= 1 tensors along an existing dim; sizes must match except along
+** dim (a 1-d empty tensor joins anything, as in Torch). The result dtype is
+** the promotion of all inputs. */
 sy_status sy_cat(sy_tensor **out, const sy_tensor *const *ts, int n, int dim);
+/* Joins n >= 1 tensors of one shape along a new dim (0..ndim), promoting dtypes. */
 sy_status sy_stack(sy_tensor **out, const sy_tensor *const *ts, int n, int dim);
-/* index: 1-d int64 tensor of positions (0-based) along dim. */
+/* index: 1-d int64 tensor of positions (0-based) along dim, each checked
+** against t's size there. */
 sy_status sy_index_select(sy_tensor **out, const sy_tensor *t, int dim, const sy_tensor *index);
-/* out[i][j] = t[index[i][j]][j] (dim 0), as torch.gather. */
+/* out[i][j] = t[index[i][j]][j] (dim 0), as torch.gather: index is int64 with
+** t's ndim and no larger sizes than t except along dim; out has its shape. */
 sy_status sy_gather(sy_tensor **out, const sy_tensor *t, int dim, const sy_tensor *index);
 
 /* --- sorting and selection (src/ops/sort.c) --- */
+/* values keep t's dtype, indices are int64 positions along dim (0-based),
+** both new contiguous tensors. NaN sorts above +inf, -0 equals +0, and equal
+** values keep their input order in either direction, so topk and kthvalue
+** pick exactly the elements a stable sort would put there. */
 /* Stable sort along dim. */
 sy_status sy_sort(sy_tensor **values, sy_tensor **indices, const sy_tensor *t, int dim,
                   int descending);
-/* k largest (or smallest) along dim, sorted; selection, not a full sort. */
+/* k (0..size) largest (or smallest) along dim, sorted; selection, not a full sort. */
 sy_status sy_topk(sy_tensor **values, sy_tensor **indices, const sy_tensor *t, int64_t k, int dim,
                   int largest);
-/* k-th smallest along dim (k counts from 1, as torch.kthvalue); dim removed
-** unless keepdim. */
+/* k-th smallest along dim (k counts from 1, as torch.kthvalue) by selection
+** (O(n) expected); dim removed unless keepdim. */
 sy_status sy_kthvalue(sy_tensor **values, sy_tensor **indices, const sy_tensor *t, int64_t k,
                       int dim, int keepdim);
 
