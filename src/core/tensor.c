@@ -149,6 +149,7 @@ int64_t sy_tensor_numel(const sy_tensor *t) {
 int sy_tensor_is_contiguous(const sy_tensor *t) {
     int64_t expect = 1;
     int i;
+    if (sy_tensor_numel(t) == 0) return 1;   /* no element is out of place */
     for (i = t->ndim - 1; i >= 0; i--) {
         if (t->size[i] != 1 && t->stride[i] != expect) return 0;
         expect *= t->size[i];

@@ -31,6 +31,11 @@ static void test_create(void) {
     CHECK(t->ndim == 2 && t->stride[0] == 3 && t->stride[1] == 1);
     CHECK(sy_tensor_numel(t) == 6 && sy_tensor_is_contiguous(t));
     CHECK(at2(t, 1, 2) == 0.0);
+    sy_tensor_release(t);
+    size[1] = 0;   /* empty tensors are contiguous whichever dim is empty */
+    CHECK_OK(sy_tensor_new(&t, SY_F32, 2, size));
+    CHECK(sy_tensor_is_contiguous(t) && sy_tensor_numel(t) == 0);
+    size[1] = 3;
     CHECK_OK(sy_scalar(&s, SY_I64, 42));
     CHECK(s->ndim == 0 && sy_tensor_numel(s) == 1 && sy_tensor_get(s, NULL) == 42);
     sy_tensor_release(t);
