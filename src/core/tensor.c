@@ -524,6 +524,7 @@ sy_status sy_tensor_copy_(sy_tensor *dst, const sy_tensor *src) {
         return sy_error(SY_ERR_DEVICE, "copy: only CPU tensors are supported in this build");
     if ((st = sy_tensor_expand(&ex, src, dst->ndim, dst->size))) {
         char a[SY_SHAPE_STRLEN], b[SY_SHAPE_STRLEN];
+        if (st != SY_ERR_SHAPE) return st;   /* out of memory: keep that message */
         return sy_error(SY_ERR_SHAPE, "copy: source of shape %s does not broadcast to %s",
                         sy_shape_str(a, sizeof a, src->ndim, src->size),
                         sy_shape_str(b, sizeof b, dst->ndim, dst->size));
