@@ -9,7 +9,8 @@
 set -euo pipefail
 build=$1 source=$2 cmake=$3 cc=$4 lua=$5 sanitize=$6 libdir=$7
 
-work=$(mktemp -d)
+# Resolved, since the installed synlua sees its own path without symlinks.
+work=$(realpath "$(mktemp -d)")
 trap 'rm -rf "$work"' EXIT
 fail() {
   echo "install test: $*" >&2
