@@ -398,9 +398,8 @@ static int protected_main(lua_State *L) {
     luaL_openlibs(L);
     create_arg_table(L, argv, argc, script);
     if (open_synlua(L) != LUA_OK) return 0;
-    if (flags & (OPT_V | OPT_I)) {
-        if ((flags & OPT_V) || isatty(STDIN_FILENO)) print_version();
-    }
+    /* -i shows the banner only to a person at a terminal. */
+    if ((flags & OPT_V) || ((flags & OPT_I) && isatty(STDIN_FILENO))) print_version();
     if (!run_e_options(L, argv, script > 0 ? script : argc)) return 0;
     if (script > 0 && run_script(L, argv, argc, script) != LUA_OK) return 0;
     if (flags & OPT_I) {
