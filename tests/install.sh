@@ -50,10 +50,13 @@ if [[ $sanitize == 1 ]]; then
     ASAN_OPTIONS=detect_leaks=0)
   san_flags=(-fsanitize=address,undefined)
 fi
-got=$(env "${lua_env[@]}" "$lua" -e 'local sy = require("synlua")
-  print(package.searchpath("synlua.core", package.cpath))
-  print(sy.zeros(2, 3):numel(), sy.tensor({{1, 2}, {3, 4}}):totable()[2][1])')
-[[ $got == "$prefix/lib/lua/5.4/synlua/core.so"$'\n'"6	3.0" ]] ||
+matmul='print(sy.tensor({{1, 2}, {3, 4}}):matmul(sy.tensor({{1}, {1}})))'
+shown=$("$prefix/bin/synlua" -e "local sy = require('synlua'); $matmul")
+got=$(env "${lua_env[@]}" "$lua" -e "local sy = require('synlua')
+  print(package.searchpath('synlua.core', package.cpath))
+  print(sy.tensor({{1, 2}, {3, 4}}):matmul(sy.tensor({{1}, {1}})):totable()[2][1])
+  $matmul")
+[[ $got == "$prefix/lib/lua/5.4/synlua/core.so"$'\n'"7.0"$'\n'"$shown" ]] ||
   fail "stock lua5.4 printed '$got'"
 
 # A C program embeds synlua with nothing but pkg-config's flags.
