@@ -11,6 +11,7 @@ const sy_backend sy_backend_cpu = {
     .clamp = sy_cpu_clamp,
     .where = sy_cpu_where,
     .bmm = sy_cpu_bmm,
+    .reduce_dim = sy_cpu_reduce_dim,
 };
 
 const sy_backend *sy_backend_for(sy_device device) {
