@@ -1,0 +1,105 @@
+/*
+** adam.c -- Adam (L2 weight decay in the gradient) and AdamW (decoupled
+** weight decay), optionally AMSGrad, as torch.optim.Adam and AdamW: one fused
+** loop per parameter, with the pruning mask re-applied in the same pass.
+*/
+#include <math.h>
+
+#include "prepare.h"
+
+static const char *adam_name(const sy_adam_options *o) { return o->decoupled ? "AdamW" : "Adam"; }
+
+sy_status sy_adam_check_options(const sy_adam_options *o) {
+    const char *who = adam_name(o);
+    if (!(isfinite(o->lr) && o->lr >= 0))
+        return sy_error(SY_ERR_ARG, "%s: lr must be a finite number >= 0, got %g", who, o->lr);
+    if (!(o->beta1 >= 0 && o->beta1 < 1))
+        return sy_error(SY_ERR_ARG, "%s: beta1 (betas[1]) must be in [0, 1), got %g", who, o->beta1);
+    if (!(o->beta2 >= 0 && o->beta2 < 1))
+        return sy_error(SY_ERR_ARG, "%s: beta2 (betas[2]) must be in [0, 1), got %g", who, o->beta2);
+    if (!(isfinite(o->eps) && o->eps >= 0))
+        return sy_error(SY_ERR_ARG, "%s: eps must be a finite number >= 0, got %g", who, o->eps);
+    if (!(isfinite(o->weight_decay) && o->weight_decay >= 0))
+        return sy_error(SY_ERR_ARG, "%s: weight_decay must be a finite number >= 0, got %g", who,
+                        o->weight_decay);
+    return SY_OK;
+}
+
+/* Per-step scalars, computed in double as PyTorch computes them in Python. */
+struct adam_scalars {
+    double step_size;     /* lr / (1 - beta1^t) */
+    double bc2_sqrt;      /* sqrt(1 - beta2^t) */
+};
+
+/* Each scalar is rounded to the parameter's type once, and the products are
+** ordered as in PyTorch's kernels (mul_ then add_, addcmul, addcdiv), so
+** float32 results stay within an ulp or two of PyTorch's. */
+#define ADAM_LOOP(T, SQRT)                                                              \
+    static void adam_loop_##T(const sy_optim_inputs *in, T *m, T *v, T *vmax,           \
+                              const sy_adam_options *o, const struct adam_scalars *s) { \
+        T *p = in->param;                                                               \
+        const T *g = in->grad;                                                          \
+        const uint8_t *mask = in->mask;                                                 \
+        const T wd = (T)o->weight_decay, keep = (T)(1.0 - o->lr * o->weight_decay);     \
+        const T b1 = (T)o->beta1, omb1 = (T)(1.0 - o->beta1);                           \
+        const T b2 = (T)o->beta2, omb2 = (T)(1.0 - o->beta2);                           \
+        const T bc2_sqrt = (T)s->bc2_sqrt, eps = (T)o->eps, neg_step = (T)(-s->step_size); \
+        const int l2 = !o->decoupled && o->weight_decay != 0;                           \
+        const int decay = o->decoupled && o->weight_decay != 0;                         \
+        int64_t i, n = in->numel;                                                       \
+        for (i = 0; i < n; i++) {                                                       \
+            T gi = g[i], pi = p[i], mi, vi;                                             \
+            if (l2) gi = gi + wd * pi;                                                  \
+            if (decay) pi = pi * keep;                                                  \
+            mi = m[i] * b1 + omb1 * gi;                                                 \
+            vi = v[i] * b2 + omb2 * gi * gi;                                            \
+            m[i] = mi;                                                                  \
+            v[i] = vi;                                                                  \
+            if (vmax) { /* torch.maximum: NaN wins */                                   \
+                T x = vmax[i];                                                          \
+                vi = (x != x || x > vi) ? x : vi;                                       \
+                vmax[i] = vi;                                                           \
+            }                                                                           \
+            pi = pi + neg_step * mi / (SQRT(vi) / bc2_sqrt + eps);                      \
+            p[i] = (mask && !mask[i]) ? (T)0 : pi;                                      \
+        }                                                                               \
+    }
+
+ADAM_LOOP(float, sqrtf)
+ADAM_LOOP(double, sqrt)
+
+sy_status sy_adam_step(sy_tensor *const *params, sy_optim_state *states, sy_tensor *const *masks,
+                       int64_t n, const sy_adam_options *o) {
+    int64_t i;
+    sy_status st;
+    if ((st = sy_adam_check_options(o))) return st;
+    if ((st = sy_optim_check_all(adam_name(o), params, states, masks, n))) return st;
+    for (i = 0; i < n; i++) {
+        sy_tensor *p = params[i];
+        sy_optim_state *s = &states[i];
+        sy_optim_inputs in;
+        struct adam_scalars sc;
+        int fresh;
+        double t;
+        if (!p->grad) continue;
+        if ((st = sy_optim_inputs_get(&in, p, masks ? masks[i] : NULL))) return st;
+        /* New moments start at zero, so a failure part-way leaves valid state. */
+        if ((st = sy_optim_state_ensure(&s->exp_avg, p, 1, &fresh)) ||
+            (st = sy_optim_state_ensure(&s->exp_avg_sq, p, 1, &fresh)) ||
+            (o->amsgrad && (st = sy_optim_state_ensure(&s->max_exp_avg_sq, p, 1, &fresh)))) {
+            sy_optim_inputs_release(&in);
+            return st;
+        }
+        t = (double)++s->step;
+        sc.step_size = o->lr / (1.0 - pow(o->beta1, t));
+        sc.bc2_sqrt = sqrt(1.0 - pow(o->beta2, t));
+        if (p->dtype == SY_F32)
+            adam_loop_float(&in, sy_tensor_data(s->exp_avg), sy_tensor_data(s->exp_avg_sq),
+                            o->amsgrad ? sy_tensor_data(s->max_exp_avg_sq) : NULL, o, &sc);
+        else
+            adam_loop_double(&in, sy_tensor_data(s->exp_avg), sy_tensor_data(s->exp_avg_sq),
+                             o->amsgrad ? sy_tensor_data(s->max_exp_avg_sq) : NULL, o, &sc);
+        sy_optim_inputs_release(&in);
+    }
+    return SY_OK;
+}
