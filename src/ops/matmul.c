@@ -10,6 +10,7 @@
 */
 #include <cblas.h>
 #include <limits.h>
+#include <string.h>
 #include <time.h>
 
 #include "../core/alloc.h"
@@ -63,8 +64,9 @@ sy_status sy_cpu_bmm(sy_tensor *c, const sy_tensor *a, const sy_tensor *b) {
     if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
         return sy_error(SY_ERR_ARG, "bmm: a %lld x %lld by %lld x %lld product exceeds BLAS's int sizes",
                         (long long)m, (long long)k, (long long)k, (long long)n);
-    if (!matrix_layout(&la, a) || !matrix_layout(&lb, b) || !matrix_layout(&lc, c) || lc.trans)
-        return sy_error(SY_ERR_INTERNAL, "bmm: operand layout is not one gemm can read (matmul.c)");
+    if ((c->dtype != SY_F32 && c->dtype != SY_F64) || a->dtype != c->dtype || b->dtype != c->dtype ||
+        !matrix_layout(&la, a) || !matrix_layout(&lb, b) || !matrix_layout(&lc, c) || lc.trans)
+        return sy_error(SY_ERR_INTERNAL, "bmm: operands gemm cannot take (dtype or layout; matmul.c)");
     for (i = 0; i < nb; i++) batch *= c->size[i];
     for (t = 0; t < batch; t++) {
         if (c->dtype == SY_F32)
@@ -93,52 +95,84 @@ sy_status sy_cpu_bmm(sy_tensor *c, const sy_tensor *a, const sy_tensor *b) {
 
 /* -------------------------------------------------------------- front end */
 
-/* t as a stack of matrices of dtype dt that gemm can read: a 1-d lhs becomes
-** [1,k], a 1-d rhs [k,1]; other dtypes are converted and layouts gemm cannot
-** describe are copied. */
-static sy_status gemm_operand(sy_tensor **out, const sy_tensor *t, sy_dtype dt, int rhs) {
-    struct gemm_layout lay;
-    sy_tensor *v, *c = NULL;
-    sy_status st = t->ndim == 1 ? sy_tensor_unsqueeze(&v, t, rhs ? 1 : 0) : sy_tensor_alias(&v, t);
-    *out = NULL;
-    if (st) return st;
-    if (v->dtype != dt) st = sy_tensor_to_dtype(&c, v, dt);
-    else if (!matrix_layout(&lay, v)) st = sy_tensor_clone(&c, v);
-    else {
-        *out = v;
-        return SY_OK;
-    }
-    sy_tensor_release(v);
-    *out = c;
-    return st;
+/* The kernel's operands are views whose headers live on sy_matmul's stack:
+** they borrow the storage of tensors that outlive the call, so a product of
+** gemm-readable operands allocates nothing but its result. */
+static void stack_view(sy_tensor *v, const sy_tensor *t, int ndim) {
+    memset(v, 0, sizeof *v);
+    v->storage = t->storage;
+    v->offset = t->offset;
+    v->dtype = t->dtype;
+    v->refcount = 1;
+    v->ndim = ndim;
 }
 
-/* A view of the row-major stack t [..., m, k] as one [R, k] matrix, when its
-** rows are evenly spaced across the batch dimensions: a batch times a shared
-** matrix then costs one large gemm instead of many small ones. NULL if the
-** rows do not fold (or the view cannot be made). */
-static sy_tensor *fold_rows(const sy_tensor *t) {
+/* The matrix dims of operand t: a 1-d lhs is a row [1,k], a 1-d rhs a
+** column [k,1]. size/stride receive rows and cols. */
+static void matrix_dims(int64_t *size, int64_t *stride, const sy_tensor *t, int rhs) {
+    int nd = t->ndim;
+    if (nd == 1) {
+        size[0] = rhs ? t->size[0] : 1;
+        size[1] = rhs ? 1 : t->size[0];
+        stride[0] = rhs ? t->stride[0] : 0;   /* a size-1 dim's stride is never used */
+        stride[1] = rhs ? 0 : t->stride[0];
+        return;
+    }
+    size[0] = t->size[nd - 2];
+    size[1] = t->size[nd - 1];
+    stride[0] = t->stride[nd - 2];
+    stride[1] = t->stride[nd - 1];
+}
+
+/* t itself when gemm can read it as it lies (retained), else a contiguous
+** copy in dtype dt. */
+static sy_status gemm_source(sy_tensor **out, const sy_tensor *t, sy_dtype dt, int rhs) {
+    struct gemm_layout lay;
+    int64_t size[2], stride[2];
+    matrix_dims(size, stride, t, rhs);
+    if (t->dtype != dt) return sy_tensor_to_dtype(out, t, dt);
+    if (!gemm_layout(&lay, size[0], size[1], stride[0], stride[1])) return sy_tensor_clone(out, t);
+    *out = sy_tensor_retain((sy_tensor *)t);
+    return SY_OK;
+}
+
+/* v = t as [batch..., rows, cols] over the nb broadcast batch dims; batch
+** dims t lacks or has as 1 get stride 0 (gemm re-reads the same matrix). */
+static void batch_view(sy_tensor *v, const sy_tensor *t, int nb, const int64_t *bsize, int rhs) {
+    int tb = t->ndim > 2 ? t->ndim - 2 : 0, i;
+    stack_view(v, t, nb + 2);
+    for (i = 0; i < nb; i++) {
+        int j = i - (nb - tb);
+        v->size[i] = bsize[i];
+        v->stride[i] = j < 0 || t->size[j] == 1 ? 0 : t->stride[j];
+    }
+    matrix_dims(v->size + nb, v->stride + nb, t, rhs);
+}
+
+/* v = the row-major stack t [..., m, k] as one [R, k] matrix, when its rows
+** are evenly spaced across the batch dims: a batch times a shared matrix
+** then costs one large gemm instead of many small ones. 0 if they are not. */
+static int fold_rows(sy_tensor *v, const sy_tensor *t) {
     const int nd = t->ndim;
     const int64_t k = t->size[nd - 1];
     int64_t rows = 1, ld = -1, span = 0;
-    sy_tensor *v;
     int i;
-    if (k > 1 && t->stride[nd - 1] != 1) return NULL;
+    if (k > 1 && t->stride[nd - 1] != 1) return 0;
     for (i = nd - 2; i >= 0; i--) {
         if (t->size[i] == 1) continue;
         if (ld < 0) ld = t->stride[i];
-        else if (t->stride[i] != span) return NULL;
+        else if (t->stride[i] != span) return 0;
         span = t->stride[i] * t->size[i];
         rows *= t->size[i];
     }
     if (ld < 0) ld = k;
-    if (ld < k || ld < 1 || ld > INT_MAX || sy_tensor_alias(&v, t)) return NULL;
-    v->ndim = 2;
+    if (ld < k || ld < 1 || ld > INT_MAX) return 0;
+    stack_view(v, t, 2);
     v->size[0] = rows;
     v->size[1] = k;
     v->stride[0] = ld;
     v->stride[1] = 1;
-    return v;
+    return 1;
 }
 
 /* The batch shape of a and b broadcast together; errors name the full shapes. */
@@ -181,61 +215,56 @@ static sy_status check_args(const sy_tensor *a, const sy_tensor *b) {
     return SY_OK;
 }
 
-/* Releases the temporaries and, on failure, the result. */
-static sy_status finish(sy_status st, sy_tensor **out, sy_tensor **tmp, int ntmp) {
+/* Runs the kernel on the gemm sources sa, sb into the fresh result out. */
+static sy_status dispatch(const sy_backend *be, sy_tensor *out, const sy_tensor *sa,
+                          const sy_tensor *sb, int nb, const int64_t *bsize) {
+    sy_tensor av, bv, cv;
     int i;
-    for (i = 0; i < ntmp; i++) sy_tensor_release(tmp[i]);
-    if (st) {
-        sy_tensor_release(*out);
-        *out = NULL;
+    if (nb > 0 && sb->ndim <= 2 && fold_rows(&av, sa)) {
+        /* [..., m, k] @ [k, n]: one [B*m, k] @ [k, n] gemm */
+        batch_view(&bv, sb, 0, bsize, 1);
+        stack_view(&cv, out, 2);
+        cv.size[0] = av.size[0];
+    } else {
+        batch_view(&av, sa, nb, bsize, 0);
+        batch_view(&bv, sb, nb, bsize, 1);
+        stack_view(&cv, out, nb + 2);
+        for (i = 0; i < nb; i++) cv.size[i] = bsize[i];
+        cv.size[nb] = av.size[nb];
     }
-    return st;
+    cv.size[cv.ndim - 1] = bv.size[bv.ndim - 1];
+    cv.stride[cv.ndim - 1] = 1;
+    for (i = cv.ndim - 2; i >= 0; i--) cv.stride[i] = cv.stride[i + 1] * cv.size[i + 1];
+    return be->bmm(&cv, &av, &bv);
 }
 
 sy_status sy_matmul(sy_tensor **out, const sy_tensor *a, const sy_tensor *b) {
-    int64_t bsize[SY_MAX_DIMS], osize[SY_MAX_DIMS], ksize[SY_MAX_DIMS];
-    int nb, no = 0, i;
-    int64_t m, n, k;
+    int64_t bsize[SY_MAX_DIMS], osize[SY_MAX_DIMS];
+    int nb = 0, no = 0, i;
     sy_dtype dt;
     const sy_backend *be;
-    /* gemm operands, their expansions or folds, and the kernel's view of *out */
-    sy_tensor *tmp[5] = {NULL, NULL, NULL, NULL, NULL};
+    sy_tensor *sa = NULL, *sb = NULL;
     sy_status st;
     *out = NULL;
     if ((st = check_args(a, b)) || (st = batch_shape(&nb, bsize, a, b))) return st;
     if (!(be = sy_backend_for(a->storage->device))) return SY_ERR_DEVICE;
     dt = sy_dtype_promote(a->dtype, b->dtype);
-    m = a->ndim == 1 ? 1 : a->size[a->ndim - 2];
-    k = a->size[a->ndim - 1];
-    n = b->ndim == 1 ? 1 : b->size[b->ndim - 1];
     /* The result drops the dimensions a 1-d operand was promoted with. */
     for (i = 0; i < nb; i++) osize[no++] = bsize[i];
-    if (a->ndim > 1) osize[no++] = m;
-    if (b->ndim > 1) osize[no++] = n;
+    if (a->ndim > 1) osize[no++] = a->size[a->ndim - 2];
+    if (b->ndim > 1) osize[no++] = b->size[b->ndim - 1];
     if (sy_tensor_numel(a) == 0 || sy_tensor_numel(b) == 0) {
         /* empty result, or k == 0: a sum over nothing, so zeros */
         return sy_tensor_new(out, dt, no, osize);
     }
-    if ((st = sy_tensor_empty(out, dt, no, osize))) return st;
-    if ((st = gemm_operand(&tmp[0], a, dt, 0)) || (st = gemm_operand(&tmp[1], b, dt, 1)))
-        return finish(st, out, tmp, 5);
-    if (nb > 0 && b->ndim <= 2 && (tmp[2] = fold_rows(tmp[0]))) {
-        /* [..., m, k] @ [k, n]: one [B*m, k] @ [k, n] gemm */
-        ksize[0] = tmp[2]->size[0];
-        ksize[1] = n;
-        if ((st = sy_tensor_view(&tmp[4], *out, 2, ksize))) return finish(st, out, tmp, 5);
-        return finish(be->bmm(tmp[4], tmp[2], tmp[1]), out, tmp, 5);
+    if ((st = sy_tensor_empty(out, dt, no, osize)) || (st = gemm_source(&sa, a, dt, 0)) ||
+        (st = gemm_source(&sb, b, dt, 1)) || (st = dispatch(be, *out, sa, sb, nb, bsize))) {
+        sy_tensor_release(*out);
+        *out = NULL;
     }
-    for (i = 0; i < nb; i++) ksize[i] = bsize[i];
-    ksize[nb] = m;
-    ksize[nb + 1] = k;
-    if ((st = sy_tensor_expand(&tmp[2], tmp[0], nb + 2, ksize))) return finish(st, out, tmp, 5);
-    ksize[nb] = k;
-    ksize[nb + 1] = n;
-    if ((st = sy_tensor_expand(&tmp[3], tmp[1], nb + 2, ksize))) return finish(st, out, tmp, 5);
-    ksize[nb] = m;
-    if ((st = sy_tensor_view(&tmp[4], *out, nb + 2, ksize))) return finish(st, out, tmp, 5);
-    return finish(be->bmm(tmp[4], tmp[2], tmp[3]), out, tmp, 5);
+    sy_tensor_release(sa);
+    sy_tensor_release(sb);
+    return st;
 }
 
 /* -------------------------------------------------------------- benchmark */
