@@ -96,6 +96,19 @@ sy_status sy_ag_reshape(sy_tensor **out, sy_tensor *t, int ndim, const int64_t *
 sy_status sy_ag_expand(sy_tensor **out, sy_tensor *t, int ndim, const int64_t *size);
 sy_status sy_ag_unsqueeze(sy_tensor **out, sy_tensor *t, int dim);
 sy_status sy_ag_squeeze(sy_tensor **out, sy_tensor *t, int dim);
+/* reductions, matmul, joining, indexing, selection (grad_ops.c) */
+sy_status sy_ag_reduce(sy_tensor **out, sy_tensor **indices, sy_redop op, sy_tensor *a, int dim,
+                       int keepdim, int correction);
+sy_status sy_ag_matmul(sy_tensor **out, sy_tensor *a, sy_tensor *b);
+sy_status sy_ag_cat(sy_tensor **out, sy_tensor *const *ts, int n, int dim);
+sy_status sy_ag_stack(sy_tensor **out, sy_tensor *const *ts, int n, int dim);
+sy_status sy_ag_index_select(sy_tensor **out, sy_tensor *t, int dim, const sy_tensor *index);
+sy_status sy_ag_gather(sy_tensor **out, sy_tensor *t, int dim, const sy_tensor *index);
+sy_status sy_ag_sort(sy_tensor **values, sy_tensor **indices, sy_tensor *t, int dim, int descending);
+sy_status sy_ag_topk(sy_tensor **values, sy_tensor **indices, sy_tensor *t, int64_t k, int dim,
+                     int largest);
+sy_status sy_ag_kthvalue(sy_tensor **values, sy_tensor **indices, sy_tensor *t, int64_t k, int dim,
+                         int keepdim);
 /* in-place ops refuse tensors that take part in autograd while grad mode is on */
 sy_status sy_ag_check_inplace(const char *op, const sy_tensor *t);
 

@@ -6,6 +6,7 @@
 ** tensors coming in are copied and shifted down (after a range check that
 ** reports the 1-based value), index tensors going out are shifted up.
 */
+#include "../autograd/autograd.h"
 #include "sylua.h"
 
 /* Collects the tensors of the table at `arg` into a block owned by a userdata
@@ -50,7 +51,7 @@ static int l_cat(lua_State *L) {
     if (ref->ndim == 0) luaL_argerror(L, 1, "cannot concatenate 0-d tensors (use stack)");
     dim = sylua_optdim(L, 2, ref, 0);
     slot = sylua_newbox(L);
-    sylua_check(L, sy_cat(slot, ts, n, dim));
+    sylua_check(L, sy_ag_cat(slot, (sy_tensor *const *)ts, n, dim));
     sylua_account(L, -1);
     return 1;
 }
@@ -64,7 +65,7 @@ static int l_stack(lua_State *L) {
     sy_tensor **slot;
     dim = lua_isnoneornil(L, 2) ? 0 : sylua_checkdim(L, 2, ts[0], 1);
     slot = sylua_newbox(L);
-    sylua_check(L, sy_stack(slot, ts, n, dim));
+    sylua_check(L, sy_ag_stack(slot, (sy_tensor *const *)ts, n, dim));
     sylua_account(L, -1);
     return 1;
 }
@@ -139,7 +140,7 @@ static int l_index_select(lua_State *L) {
     }
     idx = check_index(L, 3, t->size[dim], dim, 1);
     slot = sylua_newbox(L);
-    sylua_check(L, sy_index_select(slot, t, dim, idx));
+    sylua_check(L, sy_ag_index_select(slot, t, dim, idx));
     sylua_account(L, -1);
     return 1;
 }
@@ -150,7 +151,7 @@ static int l_gather(lua_State *L) {
     int dim = sylua_checkdim(L, 2, t, 0);
     idx = check_index(L, 3, t->size[dim], dim, 0);
     slot = sylua_newbox(L);
-    sylua_check(L, sy_gather(slot, t, dim, idx));
+    sylua_check(L, sy_ag_gather(slot, t, dim, idx));
     sylua_account(L, -1);
     return 1;
 }
@@ -190,7 +191,7 @@ static int l_sort(lua_State *L) {
     int desc = optboolean(L, 3, 0);
     vs = sylua_newbox(L);
     is = sylua_newbox(L);
-    return push_pair(L, sy_sort(vs, is, t, dim, desc));
+    return push_pair(L, sy_ag_sort(vs, is, t, dim, desc));
 }
 
 /* topk(t, k [, dim = last [, largest = true]]) -> values, indices (sorted) */
@@ -206,7 +207,7 @@ static int l_topk(lua_State *L) {
                                             (lua_Integer)t->size[dim]));
     vs = sylua_newbox(L);
     is = sylua_newbox(L);
-    return push_pair(L, sy_topk(vs, is, t, (int64_t)k, dim, largest));
+    return push_pair(L, sy_ag_topk(vs, is, t, (int64_t)k, dim, largest));
 }
 
 /* kthvalue(t, k [, dim = last [, keepdim = false]]) -> value, index */
@@ -222,7 +223,7 @@ static int l_kthvalue(lua_State *L) {
                                             (lua_Integer)t->size[dim]));
     vs = sylua_newbox(L);
     is = sylua_newbox(L);
-    return push_pair(L, sy_kthvalue(vs, is, t, (int64_t)k, dim, keepdim));
+    return push_pair(L, sy_ag_kthvalue(vs, is, t, (int64_t)k, dim, keepdim));
 }
 
 static const luaL_Reg module_funcs[] = {

@@ -5,11 +5,12 @@
 */
 #include <time.h>
 
+#include "../autograd/autograd.h"
 #include "sylua.h"
 
-static int push_matmul(lua_State *L, const sy_tensor *a, const sy_tensor *b) {
+static int push_matmul(lua_State *L, sy_tensor *a, sy_tensor *b) {
     sy_tensor **slot = sylua_newbox(L);
-    sylua_check(L, sy_matmul(slot, a, b));
+    sylua_check(L, sy_ag_matmul(slot, a, b));
     sylua_account(L, -1);
     return 1;
 }
