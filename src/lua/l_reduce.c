@@ -3,7 +3,9 @@
 ** keepdim)) and methods (t:sum(dim, keepdim)). Without a dim the result is a
 ** 0-d tensor (call :item() for the number); max/min with a dim return values
 ** and indices. Positions are 1-based int64 here, 0-based in the core.
+** Results take part in autograd (sy_ag_reduce) like every other op.
 */
+#include "../autograd/autograd.h"
 #include "sylua.h"
 
 static int optboolean(lua_State *L, int arg, int def) {
@@ -12,14 +14,16 @@ static int optboolean(lua_State *L, int arg, int def) {
     return lua_toboolean(L, arg);
 }
 
-/* Core positions count from 0; Lua's from 1. */
-static void to_one_based(lua_State *L, sy_tensor *positions) {
-    sy_tensor *one;
+/* Core positions count from 0, Lua's from 1. The 1-based ones are a new
+** tensor: autograd keeps the 0-based indices of max/min for the backward. */
+static void push_one_based(lua_State *L, const sy_tensor *positions) {
+    sy_tensor *one, **slot = sylua_newbox(L);
     sy_status st;
     sylua_check(L, sy_scalar(&one, SY_I64, 1));
-    st = sy_binary_out(positions, SY_OP_ADD, positions, one);
+    st = sy_binary(slot, SY_OP_ADD, positions, one);
     sy_tensor_release(one);
     sylua_check(L, st);
+    sylua_account(L, -1);
 }
 
 /* f(t [, dim [, keepdim [, unbiased]]]); unbiased only for var and std. */
@@ -38,15 +42,15 @@ static int reduce(lua_State *L, sy_redop op) {
     if (op == SY_RED_VAR || op == SY_RED_STD) correction = optboolean(L, 4, 1);
     slot = sylua_newbox(L);
     if (pairs && dim != SY_ALL_DIMS) islot = sylua_newbox(L);
-    sylua_check(L, sy_reduce(slot, islot, op, t, dim, keepdim, correction));
+    sylua_check(L, sy_ag_reduce(slot, islot, op, t, dim, keepdim, correction));
+    sylua_account(L, -1);
     if (islot) {
         sylua_account(L, -2);
-        sylua_account(L, -1);
-        to_one_based(L, *islot);
+        push_one_based(L, *islot);   /* values, 0-based, 1-based */
+        lua_remove(L, -2);
         return 2;
     }
-    sylua_account(L, -1);
-    if (op == SY_RED_ARGMAX || op == SY_RED_ARGMIN) to_one_based(L, *slot);
+    if (op == SY_RED_ARGMAX || op == SY_RED_ARGMIN) push_one_based(L, *slot);
     return 1;
 }
 

@@ -173,6 +173,15 @@ describe("max and min", function()
     assert.is_true(is_nan(t:max():item()))
   end)
 
+  it("return indices that autograd's backward leaves alone", function()
+    local x = sy.tensor({ { 1, 5 }, { 7, 2 } }, "float64"):requires_grad(true)
+    local v, i = x:max(2)
+    assert.are.same({ 2, 1 }, i:totable())
+    v:sum():backward()
+    assert.are.same({ { 0, 1 }, { 1, 0 } }, x.grad:totable())
+    assert.are.same({ 2, 1 }, i:totable())
+  end)
+
   it("refuse empty dims", function()
     assert.matches("max: cannot reduce over an empty dimension %(input shape %[0%]%)",
       err_of(function() return sy.zeros(0):max() end))
