@@ -241,6 +241,23 @@ static void test_accounting(void) {
     CHECK_FAILS(sy_tensor_new(&t, SY_F32, 1, size), SY_ERR_OOM);
     CHECK(t == NULL && sy_mem_in_use() == before);
     sy_mem_fail_after(0);
+    /* a freed large block is cached and handed out again for the same size */
+    {
+        int64_t big[1] = {1 << 18}, cached;
+        void *first;
+        sy_mem_cache_clear();
+        CHECK_OK(sy_tensor_new(&t, SY_F32, 1, big));
+        first = t->storage->data;
+        sy_tensor_release(t);
+        cached = sy_mem_cached();
+        CHECK(cached >= (int64_t)4 << 18);
+        CHECK(sy_mem_in_use() == before);
+        CHECK_OK(sy_tensor_new(&t, SY_F32, 1, big));
+        CHECK(t->storage->data == first && sy_mem_cached() == cached - ((int64_t)4 << 18));
+        sy_tensor_release(t);
+        sy_mem_cache_clear();
+        CHECK(sy_mem_cached() == 0);
+    }
 }
 
 int main(void) {
