@@ -31,9 +31,10 @@ struct adam_scalars {
     double bc2_sqrt;      /* sqrt(1 - beta2^t) */
 };
 
-/* Each scalar is rounded to the parameter's type once, and the products are
-** ordered as in PyTorch's kernels (mul_ then add_, addcmul, addcdiv), so
-** float32 results stay within an ulp or two of PyTorch's. */
+/* Each scalar is rounded to the parameter's type once and the operations
+** follow torch.optim.Adam's kernels: add(x, alpha) and addcmul are fused
+** multiply-adds, mul_ and addcdiv ((s * m) / d, then +) are not. float32
+** results then agree with PyTorch's bit for bit, up to rare ties. */
 #define ADAM_LOOP(T, SQRT)                                                              \
     static void adam_loop_##T(const sy_optim_inputs *in, T *m, T *v, T *vmax,           \
                               const sy_adam_options *o, const struct adam_scalars *s) { \
@@ -49,10 +50,10 @@ struct adam_scalars {
         int64_t i, n = in->numel;                                                       \
         for (i = 0; i < n; i++) {                                                       \
             T gi = g[i], pi = p[i], mi, vi;                                             \
-            if (l2) gi = gi + wd * pi;                                                  \
+            if (l2) gi = SY_MADD_##T(pi, wd, gi);                                       \
             if (decay) pi = pi * keep;                                                  \
-            mi = m[i] * b1 + omb1 * gi;                                                 \
-            vi = v[i] * b2 + omb2 * gi * gi;                                            \
+            mi = SY_MADD_##T(gi, omb1, m[i] * b1);                                      \
+            vi = SY_MADD_##T(omb2 * gi, gi, v[i] * b2);                                 \
             m[i] = mi;                                                                  \
             v[i] = vi;                                                                  \
             if (vmax) { /* torch.maximum: NaN wins */                                   \

@@ -6,9 +6,17 @@
 #ifndef SY_OPTIM_PREPARE_H
 #define SY_OPTIM_PREPARE_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "optim.h"
+
+/* a * b + c rounded once, as PyTorch's CPU kernels compute add(x, alpha)
+** and addcmul (they are built with FMA contraction). For float the product is
+** exact in double, so one addition in double and one rounding to float give
+** the fused result (but for rare double-rounding ties); for double, fma(). */
+#define SY_MADD_float(a, b, c) ((float)((double)(a) * (double)(b) + (double)(c)))
+#define SY_MADD_double(a, b, c) fma((a), (b), (c))
 
 /* sy_optim_check_param on every parameter ("<who>: parameter <i>"). */
 sy_status sy_optim_check_all(const char *who, sy_tensor *const *params, const sy_optim_state *states,

@@ -26,8 +26,9 @@ sy_status sy_sgd_check_options(const sy_sgd_options *o) {
 }
 
 /* The scalars are rounded to the parameter's type once, as PyTorch does
-** when it applies a Python float to a float32 tensor. `first`: the momentum
-** buffer is new and takes d itself (torch.clone(d_p)), without dampening. */
+** when it applies a Python float to a float32 tensor, and each add(x, alpha)
+** of torch.optim.SGD is one fused multiply-add. `first`: the momentum buffer
+** is new and takes d itself (torch.clone(d_p)), without dampening. */
 #define SGD_LOOP(T)                                                                    \
     static void sgd_loop_##T(const sy_optim_inputs *in, T *buf, int first,             \
                              const sy_sgd_options *o) {                                \
@@ -40,13 +41,13 @@ sy_status sy_sgd_check_options(const sy_sgd_options *o) {
         int64_t i, n = in->numel;                                                      \
         for (i = 0; i < n; i++) {                                                      \
             T d = g[i], v;                                                             \
-            if (decay) d = d + wd * p[i];                                              \
+            if (decay) d = SY_MADD_##T(p[i], wd, d);                                   \
             if (buf) {                                                                 \
-                T b = first ? d : buf[i] * mom + damp1 * d;                            \
+                T b = first ? d : SY_MADD_##T(d, damp1, buf[i] * mom);                 \
                 buf[i] = b;                                                            \
-                d = nesterov ? d + mom * b : b;                                        \
+                d = nesterov ? SY_MADD_##T(b, mom, d) : b;                             \
             }                                                                          \
-            v = p[i] + neg_lr * d;                                                     \
+            v = SY_MADD_##T(d, neg_lr, p[i]);                                          \
             p[i] = (mask && !mask[i]) ? (T)0 : v;                                      \
         }                                                                              \
     }
