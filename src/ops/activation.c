@@ -1,0 +1,96 @@
+/*
+** activation.c -- GELU, exact (erf) and tanh-approximated as PyTorch defines
+** them, with their derivatives (see layers.h):
+**   exact:  y = x Phi(x),  y' = Phi(x) + x phi(x),
+**           Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+**   tanh:   y = x (1 + t) / 2 with t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3),
+**           y' = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2
+**
+** The kernels are written once over SY_REAL: this file includes itself
+** twice, for float (erff, expf, tanhf) and double, and the public functions
+** below dispatch on the dtype.
+*/
+#ifndef SY_REAL
+
+#include <math.h>
+
+#include "layers.h"
+
+#define SQRT1_2 0.70710678118654752440     /* 1 / sqrt(2) */
+#define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
+#define SQRT_2_PI 0.79788456080286535588    /* sqrt(2 / pi) */
+#define GELU_C 0.044715
+
+#define SY_REAL float
+#define SY_FN(name) name##_f32
+#define SY_ERF erff
+#define SY_EXP expf
+#define SY_TANH tanhf
+#include "activation.c"
+#undef SY_REAL
+#undef SY_FN
+#undef SY_ERF
+#undef SY_EXP
+#undef SY_TANH
+
+#define SY_REAL double
+#define SY_FN(name) name##_f64
+#define SY_ERF erf
+#define SY_EXP exp
+#define SY_TANH tanh
+#include "activation.c"
+#undef SY_REAL
+#undef SY_FN
+#undef SY_ERF
+#undef SY_EXP
+#undef SY_TANH
+
+#define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
+
+void sy_gelu_forward(sy_tensor *y, const sy_tensor *x, int64_t n, sy_gelu_approx approx) {
+    DISPATCH(x->dtype, gelu_fwd, sy_tensor_data(y), sy_tensor_data(x), n, approx);
+}
+
+void sy_gelu_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tensor *x, int64_t n,
+                      sy_gelu_approx approx) {
+    DISPATCH(x->dtype, gelu_bwd, sy_tensor_data(dx), sy_tensor_data(dy), sy_tensor_data(x), n,
+             approx);
+}
+
+#else /* ------------------------------------------- typed body (SY_REAL) */
+
+static void SY_FN(gelu_fwd)(SY_REAL *y, const SY_REAL *x, int64_t n, sy_gelu_approx approx) {
+    const SY_REAL half = (SY_REAL)0.5;
+    int64_t i;
+    if (approx == SY_GELU_TANH) {
+        const SY_REAL k = (SY_REAL)SQRT_2_PI, c = (SY_REAL)GELU_C;
+        for (i = 0; i < n; i++) {
+            const SY_REAL v = x[i];
+            y[i] = half * v * (1 + SY_TANH(k * (v + c * v * v * v)));
+        }
+    } else {
+        const SY_REAL s = (SY_REAL)SQRT1_2;
+        for (i = 0; i < n; i++) y[i] = half * x[i] * (1 + SY_ERF(x[i] * s));
+    }
+}
+
+static void SY_FN(gelu_bwd)(SY_REAL *dx, const SY_REAL *dy, const SY_REAL *x, int64_t n,
+                            sy_gelu_approx approx) {
+    const SY_REAL half = (SY_REAL)0.5;
+    int64_t i;
+    if (approx == SY_GELU_TANH) {
+        const SY_REAL k = (SY_REAL)SQRT_2_PI, c = (SY_REAL)GELU_C;
+        for (i = 0; i < n; i++) {
+            const SY_REAL v = x[i], t = SY_TANH(k * (v + c * v * v * v));
+            dx[i] = dy[i] * (half * (1 + t) + half * v * (1 - t * t) * k * (1 + 3 * c * v * v));
+        }
+    } else {
+        const SY_REAL s = (SY_REAL)SQRT1_2, p = (SY_REAL)INV_SQRT_2PI;
+        for (i = 0; i < n; i++) {
+            const SY_REAL v = x[i];
+            dx[i] = dy[i] * (half * (1 + SY_ERF(v * s)) + v * p * SY_EXP(-half * v * v));
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,206 @@
+/*
+** norm.c -- layer normalisation (over the last dim of each row) and batch
+** normalisation (per channel over batch and length), forward and backward,
+** with PyTorch's formulas (see layers.h).
+**
+** Both backwards are the fused form of the gradient through the statistics:
+** with xhat = (x - mean) rstd and g = dy w, over the n values normalised
+** together,
+**     dx = rstd (g - mean(g) - xhat mean(g xhat)),
+** dw = sum(dy xhat), db = sum(dy). The sums within a row (layer norm) or a
+** channel (batch norm) run in double for both dtypes.
+**
+** The kernels are written once over SY_REAL: this file includes itself
+** twice, for float and double, and the public functions below dispatch on
+** the dtype.
+*/
+#ifndef SY_REAL
+
+#include <math.h>
+#include <string.h>
+
+#include "layers.h"
+
+#define SY_REAL float
+#define SY_FN(name) name##_f32
+#include "norm.c"
+#undef SY_REAL
+#undef SY_FN
+
+#define SY_REAL double
+#define SY_FN(name) name##_f64
+#include "norm.c"
+#undef SY_REAL
+#undef SY_FN
+
+#define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
+
+static void *ptr(const sy_tensor *t) { return t ? sy_tensor_data(t) : NULL; }
+
+void sy_layer_norm_forward(sy_tensor *y, sy_tensor *mean, sy_tensor *rstd, const sy_tensor *x,
+                           const sy_tensor *w, const sy_tensor *b, int64_t N, int64_t D,
+                           double eps) {
+    DISPATCH(x->dtype, layer_norm_fwd, ptr(y), ptr(mean), ptr(rstd), ptr(x), ptr(w), ptr(b), N, D,
+             eps);
+}
+
+void sy_layer_norm_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const sy_tensor *dy,
+                            const sy_tensor *x, const sy_tensor *mean, const sy_tensor *rstd,
+                            const sy_tensor *w, int64_t N, int64_t D) {
+    DISPATCH(dy->dtype, layer_norm_bwd, ptr(dx), ptr(dw), ptr(db), ptr(dy), ptr(x), ptr(mean),
+             ptr(rstd), ptr(w), N, D);
+}
+
+void sy_batch_norm_forward(sy_tensor *y, sy_tensor *mean, sy_tensor *rstd,
+                           sy_tensor *running_mean, sy_tensor *running_var, const sy_tensor *x,
+                           const sy_tensor *w, const sy_tensor *b, int64_t N, int64_t C,
+                           int64_t L, int training, double momentum, double eps) {
+    DISPATCH(x->dtype, batch_norm_fwd, ptr(y), ptr(mean), ptr(rstd), ptr(running_mean),
+             ptr(running_var), ptr(x), ptr(w), ptr(b), N, C, L, training, momentum, eps);
+}
+
+void sy_batch_norm_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const sy_tensor *dy,
+                            const sy_tensor *x, const sy_tensor *mean, const sy_tensor *rstd,
+                            const sy_tensor *w, int64_t N, int64_t C, int64_t L, int training) {
+    DISPATCH(dy->dtype, batch_norm_bwd, ptr(dx), ptr(dw), ptr(db), ptr(dy), ptr(x), ptr(mean),
+             ptr(rstd), ptr(w), N, C, L, training);
+}
+
+#else /* ------------------------------------------- typed body (SY_REAL) */
+
+/* Two passes (mean, then squared deviations) rather than sum of squares, so
+** rows with a large mean keep their precision. */
+static void SY_FN(layer_norm_fwd)(SY_REAL *y, SY_REAL *mean, SY_REAL *rstd, const SY_REAL *x,
+                                  const SY_REAL *w, const SY_REAL *b, int64_t N, int64_t D,
+                                  double eps) {
+    const double inv_d = D > 0 ? 1.0 / (double)D : 0;
+    int64_t r, j;
+    for (r = 0; r < N; r++) {
+        const SY_REAL *xr = x + r * D;
+        SY_REAL *yr = y + r * D;
+        double s = 0, v = 0, m, rs;
+        for (j = 0; j < D; j++) s += xr[j];
+        m = s * inv_d;
+        for (j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m);
+        rs = 1 / sqrt(v * inv_d + eps);
+        mean[r] = (SY_REAL)m;
+        rstd[r] = (SY_REAL)rs;
+        for (j = 0; j < D; j++) {
+            double h = (xr[j] - m) * rs;
+            if (w) h *= w[j];
+            if (b) h += b[j];
+            yr[j] = (SY_REAL)h;
+        }
+    }
+}
+
+static void SY_FN(layer_norm_bwd)(SY_REAL *dx, SY_REAL *dw, SY_REAL *db, const SY_REAL *dy,
+                                  const SY_REAL *x, const SY_REAL *mean, const SY_REAL *rstd,
+                                  const SY_REAL *w, int64_t N, int64_t D) {
+    const double inv_d = D > 0 ? 1.0 / (double)D : 0;
+    int64_t r, j;
+    if (dw) memset(dw, 0, sizeof *dw * (size_t)D);
+    if (db) memset(db, 0, sizeof *db * (size_t)D);
+    for (r = 0; r < N; r++) {
+        const SY_REAL *xr = x + r * D, *gr = dy + r * D;
+        const double m = mean[r], rs = rstd[r];
+        if (dx) {
+            SY_REAL *dxr = dx + r * D;
+            double sg = 0, sgx = 0, mg, mgx;
+            for (j = 0; j < D; j++) {
+                double g = w ? (double)gr[j] * w[j] : gr[j];
+                sg += g;
+                sgx += g * (xr[j] - m) * rs;
+            }
+            mg = sg * inv_d;
+            mgx = sgx * inv_d;
+            for (j = 0; j < D; j++) {
+                double g = w ? (double)gr[j] * w[j] : gr[j];
+                dxr[j] = (SY_REAL)(rs * (g - mg - (xr[j] - m) * rs * mgx));
+            }
+        }
+        if (dw)
+            for (j = 0; j < D; j++) dw[j] += (SY_REAL)(gr[j] * (xr[j] - m) * rs);
+        if (db)
+            for (j = 0; j < D; j++) db[j] += gr[j];
+    }
+}
+
+/* Channel c's values are x[(n*C + c)*L + l] for every n and l: N runs of L
+** contiguous values. */
+static void SY_FN(batch_norm_fwd)(SY_REAL *y, SY_REAL *mean, SY_REAL *rstd, SY_REAL *running_mean,
+                                  SY_REAL *running_var, const SY_REAL *x, const SY_REAL *w,
+                                  const SY_REAL *b, int64_t N, int64_t C, int64_t L, int training,
+                                  double momentum, double eps) {
+    const int64_t M = N * L;
+    int64_t c, n, l;
+    for (c = 0; c < C; c++) {
+        double m, rs, scale, shift;
+        if (training) {
+            double s = 0, v = 0;
+            for (n = 0; n < N; n++) {
+                const SY_REAL *xc = x + (n * C + c) * L;
+                for (l = 0; l < L; l++) s += xc[l];
+            }
+            m = s / (double)M;
+            for (n = 0; n < N; n++) {
+                const SY_REAL *xc = x + (n * C + c) * L;
+                for (l = 0; l < L; l++) v += (xc[l] - m) * (xc[l] - m);
+            }
+            rs = 1 / sqrt(v / (double)M + eps);
+            if (running_mean)
+                running_mean[c] = (SY_REAL)((1 - momentum) * running_mean[c] + momentum * m);
+            if (running_var)
+                running_var[c] =
+                    (SY_REAL)((1 - momentum) * running_var[c] + momentum * v / (double)(M - 1));
+        } else {
+            m = running_mean[c];
+            rs = 1 / sqrt((double)running_var[c] + eps);
+        }
+        mean[c] = (SY_REAL)m;
+        rstd[c] = (SY_REAL)rs;
+        /* y = x scale + shift folds the normalisation and the affine map */
+        scale = rs * (w ? w[c] : 1);
+        shift = (b ? b[c] : 0) - m * scale;
+        for (n = 0; n < N; n++) {
+            const SY_REAL *xc = x + (n * C + c) * L;
+            SY_REAL *yc = y + (n * C + c) * L;
+            for (l = 0; l < L; l++) yc[l] = (SY_REAL)(xc[l] * scale + shift);
+        }
+    }
+}
+
+static void SY_FN(batch_norm_bwd)(SY_REAL *dx, SY_REAL *dw, SY_REAL *db, const SY_REAL *dy,
+                                  const SY_REAL *x, const SY_REAL *mean, const SY_REAL *rstd,
+                                  const SY_REAL *w, int64_t N, int64_t C, int64_t L,
+                                  int training) {
+    const int64_t M = N * L;
+    int64_t c, n, l;
+    for (c = 0; c < C; c++) {
+        const double m = mean[c], rs = rstd[c], wc = w ? w[c] : 1;
+        double sdy = 0, sdyx = 0;   /* sum(dy), sum(dy xhat) */
+        for (n = 0; n < N; n++) {
+            const SY_REAL *xc = x + (n * C + c) * L, *gc = dy + (n * C + c) * L;
+            for (l = 0; l < L; l++) {
+                sdy += gc[l];
+                sdyx += gc[l] * (xc[l] - m) * rs;
+            }
+        }
+        if (dw) dw[c] = (SY_REAL)sdyx;
+        if (db) db[c] = (SY_REAL)sdy;
+        if (!dx) continue;
+        for (n = 0; n < N; n++) {
+            const SY_REAL *xc = x + (n * C + c) * L, *gc = dy + (n * C + c) * L;
+            SY_REAL *dxc = dx + (n * C + c) * L;
+            if (training) {   /* w is per channel, so mean(g) = w mean(dy), likewise for g xhat */
+                const double mg = sdy / (double)M, mgx = sdyx / (double)M;
+                for (l = 0; l < L; l++)
+                    dxc[l] = (SY_REAL)(rs * wc * (gc[l] - mg - (xc[l] - m) * rs * mgx));
+            } else {
+                for (l = 0; l < L; l++) dxc[l] = (SY_REAL)(gc[l] * wc * rs);
+            }
+        }
+    }
+}
+
+#endif
