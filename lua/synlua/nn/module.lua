@@ -192,12 +192,13 @@ local function count_note(m)
   return ("  -- %s parameter%s"):format(group_digits(n), n == 1 and "" or "s")
 end
 
+-- A module with children lists its extra_repr on a line of its own, as PyTorch does.
 local function repr(m, indent)
-  local head = class_name(m) .. "(" .. m:extra_repr()
-  local children = m:named_children()
-  if #children == 0 then return head .. ")" .. count_note(m) end
-  local lines = { head }
+  local extra, children = m:extra_repr(), m:named_children()
+  if #children == 0 then return class_name(m) .. "(" .. extra .. ")" .. count_note(m) end
+  local lines = { class_name(m) .. "(" }
   local pad = indent .. "  "
+  if extra ~= "" then lines[2] = pad .. extra end
   for _, c in ipairs(children) do
     lines[#lines + 1] = ("%s(%s): %s"):format(pad, c[1], repr(c[2], pad))
   end
