@@ -179,6 +179,7 @@ describe("parameters and names", function()
                    error_of(m.register_buffer, m, "w", sy.zeros(1)), 1, true)
     assert.matches("'training' is already a plain attribute of Module",
                    error_of(m.register_buffer, m, "training", sy.zeros(1)), 1, true)
+    assert.matches("'train' is a method of Module", error_of(m.register_parameter, m, "train", sy.zeros(1)), 1, true)
     assert.matches("parameter 'v' must be a leaf tensor",
                    error_of(m.register_parameter, m, "v", m.w * 2), 1, true)
     assert.matches("parameter 'w' must be a tensor or nil, got number",

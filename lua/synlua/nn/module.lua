@@ -45,6 +45,9 @@ local function check_name(who, self, name)
   if kind == nil and rawget(self, name) ~= nil then
     error(("%s: '%s' is already a plain attribute of %s"):format(who, name, class_name(self)), 0)
   end
+  if getmetatable(self)[name] ~= nil then   -- the method would hide it
+    error(("%s: '%s' is a method of %s"):format(who, name, class_name(self)), 0)
+  end
   return kind
 end
 
