@@ -12,7 +12,6 @@
 #ifndef SY_REAL
 
 #include <cblas.h>
-#include <math.h>
 #include <string.h>
 
 #include "../core/alloc.h"
@@ -21,26 +20,26 @@
 #define SY_REAL float
 #define SY_FN(name) name##_f32
 #define SY_GEMM cblas_sgemm
-#define SY_EXP expf
-#define SY_TANH tanhf
+#define SY_VSIGMOID sy_sigmoid_f32
+#define SY_VTANH sy_tanh_f32
 #include "gru.c"
 #undef SY_REAL
 #undef SY_FN
 #undef SY_GEMM
-#undef SY_EXP
-#undef SY_TANH
+#undef SY_VSIGMOID
+#undef SY_VTANH
 
 #define SY_REAL double
 #define SY_FN(name) name##_f64
 #define SY_GEMM cblas_dgemm
-#define SY_EXP exp
-#define SY_TANH tanh
+#define SY_VSIGMOID sy_sigmoid_f64
+#define SY_VTANH sy_tanh_f64
 #include "gru.c"
 #undef SY_REAL
 #undef SY_FN
 #undef SY_GEMM
-#undef SY_EXP
-#undef SY_TANH
+#undef SY_VSIGMOID
+#undef SY_VTANH
 
 #define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
@@ -84,8 +83,6 @@ sy_status sy_gru_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dw_ih, sy_te
 
 #else /* ------------------------------------------- typed body (SY_REAL) */
 
-static inline SY_REAL SY_FN(sigmoid)(SY_REAL v) { return 1 / (1 + SY_EXP(-v)); }
-
 /* Records of one step are T*W apart, so each step's GEMMs read its input
 ** states and write its gates in place (lda = ldc = T*W): r and z add into
 ** the input projection, hn gets a column block of its own. */
@@ -101,16 +98,13 @@ static void SY_FN(gru_steps)(SY_REAL *out, SY_REAL *h_n, SY_REAL *cache, const S
                 (int)ld, w_hh + 2 * H * H, (int)H, 0, rec + 3 * H, (int)ld);
         for (b = 0; b < B; b++) {
             SY_REAL *g = rec + b * ld, *hp = g + 4 * H, *h = out + (b * T + t) * H;
+            SY_VSIGMOID(g, g, 2 * H);   /* r, z */
             for (j = 0; j < H; j++) {
-                SY_REAL r = SY_FN(sigmoid)(g[j]), z = SY_FN(sigmoid)(g[H + j]);
-                SY_REAL hn = g[3 * H + j] + (b_hn ? b_hn[j] : 0);
-                SY_REAL n = SY_TANH(g[2 * H + j] + r * hn);
-                g[j] = r;
-                g[H + j] = z;
-                g[2 * H + j] = n;
-                g[3 * H + j] = hn;
-                h[j] = (1 - z) * n + z * hp[j];
+                g[3 * H + j] += b_hn ? b_hn[j] : 0;
+                g[2 * H + j] += g[j] * g[3 * H + j];
             }
+            SY_VTANH(g + 2 * H, g + 2 * H, H);
+            for (j = 0; j < H; j++) h[j] = (1 - g[H + j]) * g[2 * H + j] + g[H + j] * hp[j];
             if (t + 1 < T) memcpy(g + W + 4 * H, h, sizeof *h * (size_t)H);
         }
     }

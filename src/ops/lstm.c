@@ -9,7 +9,6 @@
 #ifndef SY_REAL
 
 #include <cblas.h>
-#include <math.h>
 #include <string.h>
 
 #include "../core/alloc.h"
@@ -18,26 +17,26 @@
 #define SY_REAL float
 #define SY_FN(name) name##_f32
 #define SY_GEMM cblas_sgemm
-#define SY_EXP expf
-#define SY_TANH tanhf
+#define SY_VSIGMOID sy_sigmoid_f32
+#define SY_VTANH sy_tanh_f32
 #include "lstm.c"
 #undef SY_REAL
 #undef SY_FN
 #undef SY_GEMM
-#undef SY_EXP
-#undef SY_TANH
+#undef SY_VSIGMOID
+#undef SY_VTANH
 
 #define SY_REAL double
 #define SY_FN(name) name##_f64
 #define SY_GEMM cblas_dgemm
-#define SY_EXP exp
-#define SY_TANH tanh
+#define SY_VSIGMOID sy_sigmoid_f64
+#define SY_VTANH sy_tanh_f64
 #include "lstm.c"
 #undef SY_REAL
 #undef SY_FN
 #undef SY_GEMM
-#undef SY_EXP
-#undef SY_TANH
+#undef SY_VSIGMOID
+#undef SY_VTANH
 
 #define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
@@ -85,8 +84,6 @@ sy_status sy_lstm_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dc0, sy_ten
 
 #else /* ------------------------------------------- typed body (SY_REAL) */
 
-static inline SY_REAL SY_FN(sigmoid)(SY_REAL v) { return 1 / (1 + SY_EXP(-v)); }
-
 /* Records of one step are T*W apart, so each step's GEMM reads its input
 ** states and adds into its gates in place (lda = ldc = T*W). */
 static void SY_FN(lstm_steps)(SY_REAL *out, SY_REAL *h_n, SY_REAL *c_n, SY_REAL *cache,
@@ -102,18 +99,12 @@ static void SY_FN(lstm_steps)(SY_REAL *out, SY_REAL *h_n, SY_REAL *c_n, SY_REAL 
             SY_REAL *g = rec + b * ld, *c = g + 4 * H, *tc = g + 5 * H;
             SY_REAL *h = out + (b * T + t) * H;
             const SY_REAL *cp = t > 0 ? c - W : c0 ? c0 + b * H : NULL;
-            for (j = 0; j < H; j++) {
-                SY_REAL i = SY_FN(sigmoid)(g[j]), f = SY_FN(sigmoid)(g[H + j]);
-                SY_REAL gg = SY_TANH(g[2 * H + j]), o = SY_FN(sigmoid)(g[3 * H + j]);
-                SY_REAL cv = i * gg + (cp ? f * cp[j] : 0);
-                g[j] = i;
-                g[H + j] = f;
-                g[2 * H + j] = gg;
-                g[3 * H + j] = o;
-                c[j] = cv;
-                tc[j] = SY_TANH(cv);
-                h[j] = o * tc[j];
-            }
+            SY_VSIGMOID(g, g, 2 * H);   /* i, f */
+            SY_VTANH(g + 2 * H, g + 2 * H, H);
+            SY_VSIGMOID(g + 3 * H, g + 3 * H, H);
+            for (j = 0; j < H; j++) c[j] = g[j] * g[2 * H + j] + (cp ? g[H + j] * cp[j] : 0);
+            SY_VTANH(tc, c, H);
+            for (j = 0; j < H; j++) h[j] = g[3 * H + j] * tc[j];
             if (t + 1 < T) memcpy(g + W + 6 * H, h, sizeof *h * (size_t)H);
         }
     }

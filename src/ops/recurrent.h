@@ -62,6 +62,13 @@ sy_status sy_gru_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dw_ih, sy_te
                           const sy_tensor *dh_n, const sy_tensor *cache, const sy_tensor *x,
                           const sy_tensor *w_ih, const sy_tensor *w_hh);
 
+/* The gate activations over n elements (y may be x): float on four SIMD
+** lanes at a time, accurate to a few ulp (rnn.c), double through libm. */
+void sy_sigmoid_f32(float *y, const float *x, int64_t n);
+void sy_tanh_f32(float *y, const float *x, int64_t n);
+void sy_sigmoid_f64(double *y, const double *x, int64_t n);
+void sy_tanh_f64(double *y, const double *x, int64_t n);
+
 /* The start of every forward, shared by the three layers (rnn.c): the
 ** input projection of all B*T steps in one GEMM into the first G columns of
 ** each cache record (records W elements apart), plus b_ih on all G columns

@@ -1,11 +1,13 @@
 /*
 ** test_recurrent.c -- the recurrent kernels and their differentiable front
-** ends: a one-step LSTM against a hand computation (forward and every
-** gradient), all three layers against a naive step-by-step reference in
-** double (float32 and float64, with and without biases and initial states),
-** backward with only some gradients requested, argument errors with their
-** messages, and allocation failures in forward and backward.
+** ends: the vectorised float activations against libm, a one-step LSTM
+** against a hand computation (forward and every gradient), all three layers
+** against a naive step-by-step reference in double (float32 and float64,
+** with and without biases and initial states), backward with only some
+** gradients requested, argument errors with their messages, and allocation
+** failures in forward and backward.
 */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -60,6 +62,59 @@ static double max_diff(const sy_tensor *a, const sy_tensor *b) {
 }
 
 static double sigmoid(double v) { return 1 / (1 + exp(-v)); }
+
+/* ------------------------------------------------------ activations */
+
+/* Distance from ref in units of the float spacing at ref. */
+static double ulps(float y, double ref) {
+    float r = (float)fabs(ref);
+    double spacing = r == 0 ? FLT_TRUE_MIN : nextafterf(r, INFINITY) - r;
+    return fabs(y - ref) / spacing;
+}
+
+/* The vectorised float sigmoid and tanh against libm in double, over
+** [-30, 30] densely, tiny arguments (tanh x ~ x must stay relatively
+** accurate), lengths that leave a partial vector, and the special values. */
+static void test_activations(void) {
+    enum { N = 1 << 18 };
+    static float x[N], ys[N], yt[N];
+    const float special[7] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 100.0f, -100.0f};
+    float s_out[7], t_out[7];
+    double worst_s = 0, worst_t = 0, worst_tiny = 0, tail = 0;
+    int i, n;
+    for (i = 0; i < N; i++) x[i] = ((float)i / N - 0.5f) * 60;
+    sy_sigmoid_f32(ys, x, N);
+    sy_tanh_f32(yt, x, N);
+    for (i = 0; i < N; i++) {
+        double s = 1 / (1 + exp(-(double)x[i]));
+        if (x[i] > -87) worst_s = fmax(worst_s, ulps(ys[i], s));
+        else tail = fmax(tail, fabs(ys[i] - s));
+        worst_t = fmax(worst_t, ulps(yt[i], tanh((double)x[i])));
+    }
+    for (i = 0; i < N; i++) x[i] = ldexpf(1.0f + (float)i / N, -(i % 120)) * (i % 2 ? 1 : -1);
+    sy_tanh_f32(yt, x, N);
+    for (i = 0; i < N; i++) worst_tiny = fmax(worst_tiny, ulps(yt[i], tanh((double)x[i])));
+    CHECK(worst_s <= 3);
+    CHECK(worst_t <= 3);
+    CHECK(worst_tiny <= 3);
+    CHECK(tail <= 1e-38);
+    printf("activations: sigmoid %.2f ulp, tanh %.2f ulp (%.2f near 0)\n", worst_s, worst_t,
+           worst_tiny);
+    for (n = 1; n <= 7; n++) {   /* in place, with a partial last vector */
+        float buf[7] = {-3, -1, -0.25f, 0, 0.5f, 2, 4};
+        sy_sigmoid_f32(buf, buf, n);
+        for (i = 0; i < 7; i++) {
+            const float v[7] = {-3, -1, -0.25f, 0, 0.5f, 2, 4};
+            CHECK(i < n ? ulps(buf[i], 1 / (1 + exp(-(double)v[i]))) <= 3 : buf[i] == v[i]);
+        }
+    }
+    sy_sigmoid_f32(s_out, special, 7);
+    sy_tanh_f32(t_out, special, 7);
+    CHECK(s_out[0] == 0.5f && s_out[1] == 0.5f && s_out[2] == 1 && s_out[3] < 1e-38f);
+    CHECK(isnan(s_out[4]) && s_out[5] == 1 && s_out[6] < 1e-38f);
+    CHECK(t_out[0] == 0 && !signbit(t_out[0]) && t_out[1] == 0 && signbit(t_out[1]));
+    CHECK(t_out[2] == 1 && t_out[3] == -1 && isnan(t_out[4]) && t_out[5] == 1 && t_out[6] == -1);
+}
 
 /* ------------------------------------------- one-step LSTM by hand */
 
@@ -354,6 +409,7 @@ static void test_out_of_memory(void) {
 }
 
 int main(void) {
+    test_activations();
     test_lstm_one_step();
     test_against_reference();
     test_partial_backward();
