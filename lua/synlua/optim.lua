@@ -15,6 +15,9 @@ local M = {}
 
 -- Errors are raised without a position (level 0), like the C side's: they
 -- name the optimizer, the option or parameter and the value instead.
+local function fail(fmt, ...)
+  error(fmt:format(...), 0)
+end
 
 local STATE_KEYS = { "momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }
 
@@ -41,7 +44,7 @@ end
 local function collect(params, who)
   if core.is_tensor(params) then return { params }, { false } end
   if type(params) ~= "table" then
-    error(("%s: parameters must be a tensor or a table of tensors, got %s"):format(who, type(params)), 0)
+    fail("%s: parameters must be a tensor or a table of tensors, got %s", who, type(params))
   end
   if type(params.parameters) == "function" then
     return collect(params:parameters(), who)
@@ -51,7 +54,7 @@ local function collect(params, who)
   if n > 0 then
     for k in pairs(params) do
       if math.type(k) ~= "integer" or k < 1 or k > n then
-        error(("%s: parameter list mixes an array with key %q"):format(who, tostring(k)), 0)
+        fail("%s: parameter list mixes an array with key %q", who, tostring(k))
       end
     end
     for i = 1, n do
@@ -61,18 +64,17 @@ local function collect(params, who)
       elseif type(v) == "table" and type(v[1]) == "string" and core.is_tensor(v[2]) then
         tensors[i], names[i] = v[2], v[1]
       else
-        error(("%s: parameter %d is not a tensor or a {name, tensor} pair (got %s)")
-          :format(who, i, type(v)), 0)
+        fail("%s: parameter %d is not a tensor or a {name, tensor} pair (got %s)", who, i, type(v))
       end
     end
   else
     for _, k in ipairs(sorted_keys(params)) do
       local v = params[k]
       if type(k) ~= "string" then
-        error(("%s: parameter table has a non-string key %s"):format(who, tostring(k)), 0)
+        fail("%s: parameter table has a non-string key %s", who, tostring(k))
       end
       if not core.is_tensor(v) then
-        error(("%s: parameter '%s' is not a tensor (got %s)"):format(who, k, type(v)), 0)
+        fail("%s: parameter '%s' is not a tensor (got %s)", who, k, type(v))
       end
       tensors[#tensors + 1], names[#names + 1] = v, k
     end
@@ -95,23 +97,23 @@ end
 -- "betas") and returns defaults overlaid with opts. Unknown names are errors.
 local function check_options(who, opts, schema, defaults)
   if opts ~= nil and type(opts) ~= "table" then
-    error(("%s: options must be a table, got %s"):format(who, type(opts)), 0)
+    fail("%s: options must be a table, got %s", who, type(opts))
   end
   local out = {}
   for k, v in pairs(defaults) do out[k] = v end
   for k, v in pairs(opts or {}) do
     local kind = schema[k]
     if kind == nil then
-      error(("%s: unknown option '%s' (expected one of: %s)")
-        :format(who, tostring(k), table.concat(sorted_keys(schema), ", ")), 0)
+      fail("%s: unknown option '%s' (expected one of: %s)", who, tostring(k),
+        table.concat(sorted_keys(schema), ", "))
     end
     if kind == "betas" then
       if type(v) ~= "table" or #v ~= 2 or type(v[1]) ~= "number" or type(v[2]) ~= "number" then
-        error(("%s: option 'betas' must be a table of two numbers, got %s"):format(who, fmt_value(v)), 0)
+        fail("%s: option 'betas' must be a table of two numbers, got %s", who, fmt_value(v))
       end
       v = { v[1], v[2] }
     elseif kind ~= "any" and type(v) ~= kind then
-      error(("%s: option '%s' must be a %s, got %s"):format(who, k, kind, type(v)), 0)
+      fail("%s: option '%s' must be a %s, got %s", who, k, kind, type(v))
     end
     out[k] = v
   end
@@ -130,7 +132,7 @@ local function new_optimizer(kind, params, opts)
   local self = setmetatable({
     defaults = defaults, param_groups = {}, state = {},
     _kind = kind, _params = {}, _names = {}, _group_ids = {}, _group_states = {},
-    _group_masks = {}, _masks = {}, _hooks = {},
+    _group_masks = {}, _hooks = {},
   }, kind.mt)
   local specs
   if is_group(params) then
@@ -143,16 +145,16 @@ local function new_optimizer(kind, params, opts)
   local seen, by_name = {}, {}
   for gi, spec in ipairs(specs) do
     if not is_group(spec) then
-      error(("%s: parameter group %d must be a table with a 'params' field"):format(who, gi), 0)
+      fail("%s: parameter group %d must be a table with a 'params' field", who, gi)
     end
     local overrides = {}
     for k, v in pairs(spec) do if k ~= "params" then overrides[k] = v end end
     local group = check_options(who .. ": parameter group " .. gi, overrides, kind.schema, defaults)
     for _, k in ipairs(kind.required or {}) do
-      if group[k] == nil then error(("%s: option '%s' is required"):format(who, k), 0) end
+      if group[k] == nil then fail("%s: option '%s' is required", who, k) end
     end
     local tensors, names = collect(spec.params, who)
-    if #tensors == 0 then error(("%s: got an empty parameter list"):format(who), 0) end
+    if #tensors == 0 then fail("%s: got an empty parameter list", who) end
     group.params, group.names = tensors, {}
     local ids, states, masks = {}, {}, {}
     for j, p in ipairs(tensors) do
@@ -165,11 +167,11 @@ local function new_optimizer(kind, params, opts)
       seen[storage] = spans
       for _, other in ipairs(spans) do
         if count > 0 and first < other[2] + other[3] and other[2] < first + count then
-          error(("%s: parameter '%s' shares memory with parameter '%s'"):format(who, name, other[1]), 0)
+          fail("%s: parameter '%s' shares memory with parameter '%s'", who, name, other[1])
         end
       end
       spans[#spans + 1] = { name, first, count }
-      if by_name[name] then error(("%s: two parameters are named '%s'"):format(who, name), 0) end
+      if by_name[name] then fail("%s: two parameters are named '%s'", who, name) end
       by_name[name] = k
       self._params[k], self._names[k] = p, name
       self.state[k] = { step = 0 }
@@ -195,8 +197,8 @@ local function check_group_types(kind, gi, group)
       ok = type(v) == t
     end
     if not ok then
-      error(("%s: param_groups[%d].%s must be a %s, got %s")
-        :format(kind.name, gi, k, t == "betas" and "table of two numbers" or t, fmt_value(v)), 0)
+      fail("%s: param_groups[%d].%s must be a %s, got %s", kind.name, gi, k,
+        t == "betas" and "table of two numbers" or t, fmt_value(v))
     end
   end
 end
@@ -208,7 +210,7 @@ function Optimizer:step(closure)
   local loss
   if closure ~= nil then
     if type(closure) ~= "function" then
-      error(("%s: step: closure must be a function, got %s"):format(self._kind.name, type(closure)), 0)
+      fail("%s: step: closure must be a function, got %s", self._kind.name, type(closure))
     end
     loss = core.enable_grad(closure)
   end
@@ -224,8 +226,7 @@ end
 -- default), or zeroes them in place with zero_grad(false).
 function Optimizer:zero_grad(set_to_none)
   if set_to_none ~= nil and type(set_to_none) ~= "boolean" then
-    error(("%s: zero_grad: set_to_none must be a boolean, got %s")
-      :format(self._kind.name, type(set_to_none)), 0)
+    fail("%s: zero_grad: set_to_none must be a boolean, got %s", self._kind.name, type(set_to_none))
   end
   for _, p in ipairs(self._params) do
     if set_to_none == false then
@@ -242,8 +243,8 @@ function Optimizer:_index_of(key, what)
   local k = self._by_name[key]
   if k == nil and math.type(key) == "integer" and self._params[key] then k = key end
   if k == nil then
-    error(("%s: %s: no parameter '%s' (parameters: %s)")
-      :format(self._kind.name, what, tostring(key), table.concat(self._names, ", ")), 0)
+    fail("%s: %s: no parameter '%s' (parameters: %s)", self._kind.name, what, tostring(key),
+      table.concat(self._names, ", "))
   end
   return k
 end
@@ -255,20 +256,19 @@ end
 -- masks are held by reference, so a pruner may update them in place.
 function Optimizer:set_masks(masks)
   if masks ~= nil and type(masks) ~= "table" then
-    error(("%s: set_masks: expected a table name -> mask, got %s"):format(self._kind.name, type(masks)), 0)
+    fail("%s: set_masks: expected a table name -> mask, got %s", self._kind.name, type(masks))
   end
   local new = {}
   for key, m in pairs(masks or {}) do
     local k = self:_index_of(key, "set_masks")
     if not core.is_tensor(m) then
-      error(("%s: set_masks: the mask for '%s' is not a tensor (got %s)")
-        :format(self._kind.name, self._names[k], type(m)), 0)
+      fail("%s: set_masks: the mask for '%s' is not a tensor (got %s)", self._kind.name,
+        self._names[k], type(m))
     end
     C.check_param(("%s: set_masks: parameter '%s'"):format(self._kind.name, self._names[k]),
       self._params[k], nil, m)
     new[k] = m
   end
-  self._masks = new
   for gi, ids in ipairs(self._group_ids) do
     local gm = {}
     for j, k in ipairs(ids) do gm[j] = new[k] or false end
@@ -280,7 +280,7 @@ end
 -- handle whose remove() unregisters it.
 function Optimizer:register_step_post_hook(fn)
   if type(fn) ~= "function" then
-    error(("%s: register_step_post_hook: expected a function, got %s"):format(self._kind.name, type(fn)), 0)
+    fail("%s: register_step_post_hook: expected a function, got %s", self._kind.name, type(fn))
   end
   local hooks = self._hooks
   hooks[#hooks + 1] = fn
@@ -338,31 +338,32 @@ local SCHEDULER_KEYS = { initial_lr = true, max_lr = true, min_lr = true, max_mo
 function Optimizer:load_state_dict(sd)
   local who = self._kind.name .. ": load_state_dict"
   if type(sd) ~= "table" or type(sd.param_groups) ~= "table" then
-    error(who .. ": expected a table with 'param_groups' (and 'state')", 0)
+    fail("%s: expected a table with 'param_groups' (and 'state')", who)
   end
-  if sd.state ~= nil and type(sd.state) ~= "table" then error(who .. ": 'state' must be a table", 0) end
+  if sd.state ~= nil and type(sd.state) ~= "table" then fail("%s: 'state' must be a table", who) end
   if #sd.param_groups ~= #self.param_groups then
-    error(("%s: the state dict has %d parameter groups, the optimizer %d")
-      :format(who, #sd.param_groups, #self.param_groups), 0)
+    fail("%s: the state dict has %d parameter groups, the optimizer %d", who, #sd.param_groups,
+      #self.param_groups)
   end
   local new_groups = {}
   for gi, g in ipairs(sd.param_groups) do
     local mine = self.param_groups[gi]
-    if type(g) ~= "table" then error(("%s: parameter group %d is not a table"):format(who, gi), 0) end
+    if type(g) ~= "table" then fail("%s: parameter group %d is not a table", who, gi) end
     local count = type(g.params) == "table" and #g.params or nil
     if count ~= #mine.params then
-      error(("%s: parameter group %d has %s parameters in the state dict, %d here")
-        :format(who, gi, tostring(count), #mine.params), 0)
+      fail("%s: parameter group %d has %s parameters in the state dict, %d here", who, gi,
+        tostring(count), #mine.params)
     end
     if g.names ~= nil then
       local diffs = {}
       for j, name in ipairs(mine.names) do
         if g.names[j] ~= name then
-          diffs[#diffs + 1] = ("%d: '%s' here, '%s' in the state dict"):format(j, name, tostring(g.names[j]))
+          diffs[#diffs + 1] = ("%d: '%s' here, '%s' in the state dict")
+            :format(j, name, tostring(g.names[j]))
         end
       end
       if #diffs > 0 then
-        error(("%s: parameter names differ in group %d (%s)"):format(who, gi, table.concat(diffs, "; ")), 0)
+        fail("%s: parameter names differ in group %d (%s)", who, gi, table.concat(diffs, "; "))
       end
     end
     -- Options missing from the state dict keep their current values; the
@@ -372,7 +373,7 @@ function Optimizer:load_state_dict(sd)
       if k ~= "params" and k ~= "names" then
         if SCHEDULER_KEYS[k] then
           if type(v) ~= "number" then
-            error(("%s: parameter group %d: '%s' must be a number, got %s"):format(who, gi, k, type(v)), 0)
+            fail("%s: parameter group %d: '%s' must be a number, got %s", who, gi, k, type(v))
           end
           extra[k] = v
         else
@@ -381,7 +382,8 @@ function Optimizer:load_state_dict(sd)
       end
     end
     for k in pairs(SCHEDULER_KEYS) do current[k] = nil end
-    local merged = check_options(who .. ": parameter group " .. gi, opts, self._kind.schema, current)
+    local merged = check_options(who .. ": parameter group " .. gi, opts, self._kind.schema,
+      current)
     for k, v in pairs(extra) do merged[k] = v end
     self._kind.check(merged)
     new_groups[gi] = merged
@@ -391,21 +393,22 @@ function Optimizer:load_state_dict(sd)
   for k, s in pairs(sd.state or {}) do
     local p = self._params[k]
     if p == nil or type(s) ~= "table" then
-      error(("%s: state for parameter %s, which this optimizer does not have (%d parameters)")
-        :format(who, tostring(k), #self._params), 0)
+      fail("%s: state for parameter %s, which this optimizer does not have (%d parameters)", who,
+        tostring(k), #self._params)
     end
-    local step = s.step == nil and 0 or (type(s.step) == "number" and math.tointeger(s.step))
+    local step = s.step == nil and 0 or (type(s.step) == "number" and math.tointeger(s.step) or nil)
     if step == nil or step < 0 then
-      error(("%s: parameter '%s': step must be an integer >= 0, got %s"):format(who, self._names[k], tostring(s.step)), 0)
+      fail("%s: parameter '%s': step must be an integer >= 0, got %s", who, self._names[k],
+        tostring(s.step))
     end
     local entry = { step = step }
     for _, key in ipairs(STATE_KEYS) do
       local t = s[key]
       if t ~= nil then
         if not core.is_tensor(t) then
-          error(("%s: parameter '%s': state '%s' is not a tensor"):format(who, self._names[k], key), 0)
+          fail("%s: parameter '%s': state '%s' is not a tensor", who, self._names[k], key)
         end
-        entry[key] = t:dtype() == p:dtype() and t:clone() or t:to(p:dtype())
+        entry[key] = t:dtype() == p:dtype() and t:detach():clone() or t:detach():to(p:dtype())
       end
     end
     C.check_param(("%s: parameter '%s'"):format(who, self._names[k]), p, entry)
@@ -436,6 +439,7 @@ local function encode(v)
 end
 
 local function decode(s)
+  if type(s) ~= "string" then return s end
   if s == "true" then return true elseif s == "false" then return false end
   local inner = s:match("^{(.*)}$")
   if inner then
@@ -449,7 +453,7 @@ end
 local function check_prefix(who, prefix)
   if prefix == nil then return "optim." end
   if type(prefix) ~= "string" or prefix == "" then
-    error(("%s: prefix must be a non-empty string, got %s"):format(who, fmt_value(prefix)), 0)
+    fail("%s: prefix must be a non-empty string, got %s", who, fmt_value(prefix))
   end
   return prefix
 end
@@ -486,21 +490,21 @@ function Optimizer:load_state_tensors(tensors, meta, prefix)
   local who = self._kind.name .. ": load_state_tensors"
   prefix = check_prefix(who, prefix)
   if type(tensors) ~= "table" or type(meta) ~= "table" then
-    error(who .. ": expected the tensors and the metadata tables (as sy.load returns them)", 0)
+    fail("%s: expected the tensors and the metadata tables (as sy.load returns them)", who)
   end
   local kind = meta[prefix .. "type"]
-  if kind == nil then error(("%s: no optimizer state under prefix '%s'"):format(who, prefix), 0) end
+  if kind == nil then fail("%s: no optimizer state under prefix '%s'", who, prefix) end
   if kind ~= self._kind.name then
-    error(("%s: the checkpoint holds %s state, this optimizer is %s"):format(who, kind, self._kind.name), 0)
+    fail("%s: the checkpoint holds %s state, this optimizer is %s", who, kind, self._kind.name)
   end
   local used = {}
   local sd = { state = {}, param_groups = {} }
   for k, name in ipairs(self._names) do
     local base = prefix .. name
     local step = meta[base .. ".step"]
-    if step == nil then error(("%s: no step count for parameter '%s'"):format(who, name), 0) end
+    if step == nil then fail("%s: no step count for parameter '%s'", who, name) end
     used[base .. ".step"] = true
-    local entry = { step = math.tointeger(tonumber(step)) or -1 }
+    local entry = { step = tonumber(step) or step }
     for _, key in ipairs(STATE_KEYS) do
       local full = base .. "." .. key
       if tensors[full] ~= nil then entry[key], used[full] = tensors[full], true end
@@ -511,7 +515,7 @@ function Optimizer:load_state_tensors(tensors, meta, prefix)
     local g = { params = { table.unpack(ids) } }
     local head = prefix .. "param_groups." .. gi .. "."
     for key, v in pairs(meta) do
-      if key:sub(1, #head) == head then
+      if type(key) == "string" and key:sub(1, #head) == head then
         g[key:sub(#head + 1)] = decode(v)
         used[key] = true
       end
@@ -522,7 +526,7 @@ function Optimizer:load_state_tensors(tensors, meta, prefix)
   for _, src in ipairs({ tensors, meta }) do
     for key in pairs(src) do
       if type(key) == "string" and key:sub(1, #prefix) == prefix and not used[key] then
-        error(("%s: unexpected entry '%s' (no such parameter or group here)"):format(who, key), 0)
+        fail("%s: unexpected entry '%s' (no such parameter or group here)", who, key)
       end
     end
   end
@@ -536,7 +540,8 @@ function Optimizer:__tostring()
     for _, k in ipairs(sorted_keys(hyper_params(group))) do
       parts[#parts + 1] = k .. "=" .. fmt_value(group[k])
     end
-    lines[#lines + 1] = ("  group %d: %d parameters, %s"):format(gi, #group.params, table.concat(parts, ", "))
+    lines[#lines + 1] = ("  group %d: %d parameters, %s")
+      :format(gi, #group.params, table.concat(parts, ", "))
   end
   return table.concat(lines, "\n")
 end
@@ -606,14 +611,14 @@ function M.clip_grad_norm(params, max_norm, norm_type)
   local who = "clip_grad_norm"
   local tensors = collect(params, who)
   if type(max_norm) ~= "number" then
-    error(("%s: max_norm must be a number, got %s"):format(who, type(max_norm)), 0)
+    fail("%s: max_norm must be a number, got %s", who, type(max_norm))
   end
   if norm_type == nil then
     norm_type = 2
   elseif norm_type == "inf" then
     norm_type = math.huge
   elseif type(norm_type) ~= "number" then
-    error(("%s: norm_type must be a number or 'inf', got %s"):format(who, fmt_value(norm_type)), 0)
+    fail("%s: norm_type must be a number or 'inf', got %s", who, fmt_value(norm_type))
   end
   local grads = {}
   for _, p in ipairs(tensors) do
@@ -629,12 +634,13 @@ local Scheduler = {}
 Scheduler.__index = Scheduler
 
 local function is_optimizer(opt)
-  return type(opt) == "table" and getmetatable(opt) ~= nil and getmetatable(opt).step == Optimizer.step
+  local mt = type(opt) == "table" and getmetatable(opt)
+  return mt and mt.step == Optimizer.step or false
 end
 
 local function new_scheduler(cls, optimizer, who)
   if not is_optimizer(optimizer) then
-    error(("%s: the first argument must be an optimizer from sy.optim, got %s"):format(who, type(optimizer)), 0)
+    fail("%s: the first argument must be an optimizer from sy.optim, got %s", who, type(optimizer))
   end
   local self = setmetatable({ optimizer = optimizer, name = who }, cls)
   return self
@@ -680,8 +686,9 @@ function Scheduler:state_dict()
 end
 
 function Scheduler:load_state_dict(sd)
-  if type(sd) ~= "table" or math.type(sd.last_epoch) ~= "integer" or type(sd.base_lrs) ~= "table" then
-    error(self.name .. ": load_state_dict: expected a table from state_dict()", 0)
+  if type(sd) ~= "table" or math.type(sd.last_epoch) ~= "integer"
+      or type(sd.base_lrs) ~= "table" then
+    fail("%s: load_state_dict: expected a table from state_dict()", self.name)
   end
   self.last_epoch, self._step_count = sd.last_epoch, sd._step_count or 0
   self.base_lrs = { table.unpack(sd.base_lrs) }
@@ -697,7 +704,7 @@ end
 
 local function positive_integer(who, name, v)
   if math.type(v) ~= "integer" or v <= 0 then
-    error(("%s: option '%s' must be a positive integer, got %s"):format(who, name, fmt_value(v)), 0)
+    fail("%s: option '%s' must be a positive integer, got %s", who, name, fmt_value(v))
   end
 end
 
@@ -766,12 +773,16 @@ local OneCycleLR = subclass()
 function lr_scheduler.OneCycleLR(optimizer, opts)
   local who = "OneCycleLR"
   local self = new_scheduler(OneCycleLR, optimizer, who)
-  local schema = { max_lr = "any", total_steps = "number", epochs = "number", steps_per_epoch = "number",
-                   pct_start = "number", anneal_strategy = "string", cycle_momentum = "boolean",
-                   base_momentum = "number", max_momentum = "number", div_factor = "number",
-                   final_div_factor = "number", three_phase = "boolean" }
-  local defaults = { pct_start = 0.3, anneal_strategy = "cos", cycle_momentum = true, base_momentum = 0.85,
-                     max_momentum = 0.95, div_factor = 25, final_div_factor = 1e4, three_phase = false }
+  local schema = {
+    max_lr = "any", total_steps = "number", epochs = "number", steps_per_epoch = "number",
+    pct_start = "number", anneal_strategy = "string", cycle_momentum = "boolean",
+    base_momentum = "number", max_momentum = "number", div_factor = "number",
+    final_div_factor = "number", three_phase = "boolean",
+  }
+  local defaults = {
+    pct_start = 0.3, anneal_strategy = "cos", cycle_momentum = true, base_momentum = 0.85,
+    max_momentum = 0.95, div_factor = 25, final_div_factor = 1e4, three_phase = false,
+  }
   local o = check_options(who, opts, schema, defaults)
   local max_lr = o.max_lr
   local groups = optimizer.param_groups
@@ -783,25 +794,25 @@ function lr_scheduler.OneCycleLR(optimizer, opts)
     positive_integer(who, "steps_per_epoch", o.steps_per_epoch)
     self.total_steps = o.epochs * o.steps_per_epoch
   else
-    error(who .. ": give total_steps, or epochs and steps_per_epoch", 0)
+    fail("%s: give total_steps, or epochs and steps_per_epoch", who)
   end
   if not (o.pct_start >= 0 and o.pct_start <= 1) then
-    error(("%s: option 'pct_start' must be in [0, 1], got %s"):format(who, fmt_value(o.pct_start)), 0)
+    fail("%s: option 'pct_start' must be in [0, 1], got %s", who, fmt_value(o.pct_start))
   end
   if o.anneal_strategy ~= "cos" and o.anneal_strategy ~= "linear" then
-    error(("%s: option 'anneal_strategy' must be 'cos' or 'linear', got '%s'"):format(who, o.anneal_strategy), 0)
+    fail("%s: option 'anneal_strategy' must be 'cos' or 'linear', got '%s'", who, o.anneal_strategy)
   end
   local max_lrs = {}
   if type(max_lr) == "number" then
     for i = 1, #groups do max_lrs[i] = max_lr end
   elseif type(max_lr) == "table" and #max_lr == #groups then
     for i = 1, #groups do
-      if type(max_lr[i]) ~= "number" then error(who .. ": option 'max_lr' must hold numbers", 0) end
+      if type(max_lr[i]) ~= "number" then fail("%s: option 'max_lr' must hold numbers", who) end
       max_lrs[i] = max_lr[i]
     end
   else
-    error(("%s: option 'max_lr' must be a number or %d numbers (one per group), got %s")
-      :format(who, #groups, fmt_value(max_lr)), 0)
+    fail("%s: option 'max_lr' must be a number or %d numbers (one per group), got %s", who,
+      #groups, fmt_value(max_lr))
   end
   local total = self.total_steps
   if o.three_phase then
@@ -848,7 +859,7 @@ end
 function OneCycleLR:get_lr()
   local step = self.last_epoch
   if step > self.total_steps then
-    error(("OneCycleLR: tried to step %d times; total_steps is %d"):format(step + 1, self.total_steps), 0)
+    fail("OneCycleLR: tried to step %d times; total_steps is %d", step + 1, self.total_steps)
   end
   local out, phases = {}, self._phases
   for i, group in ipairs(self.optimizer.param_groups) do
@@ -858,7 +869,8 @@ function OneCycleLR:get_lr()
         local pct = (step - start_step) / (phase.end_step - start_step)
         out[i] = anneal(self.anneal_strategy, group[phase.start_lr], group[phase.end_lr], pct)
         if self.cycle_momentum then
-          local m = anneal(self.anneal_strategy, group[phase.start_momentum], group[phase.end_momentum], pct)
+          local m = anneal(self.anneal_strategy, group[phase.start_momentum],
+            group[phase.end_momentum], pct)
           if self.use_beta1 then group.betas = { m, group.betas[2] } else group.momentum = m end
         end
         break

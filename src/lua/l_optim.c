@@ -8,6 +8,8 @@
 ** per parameter), so state_dict and checkpoints are plain Lua. A step reads
 ** them into sy_optim_state structs, calls the core once for the whole group,
 ** and stores back the step counts and any state tensors the core created.
+** Tables are read and written raw: no metamethod can run Lua code (and let
+** the collector free a borrowed tensor) in the middle of a step.
 */
 #include <stdarg.h>
 #include <string.h>
@@ -46,15 +48,27 @@ static const sy_tensor *state_get(const sy_optim_state *s, int k) {
     return *state_slot((sy_optim_state *)s, k);
 }
 
+static int rawfield(lua_State *L, int idx, const char *key) {
+    lua_pushstring(L, key);
+    return lua_rawget(L, idx < 0 ? idx - 1 : idx);
+}
+
+static void rawsetfield(lua_State *L, int idx, const char *key) {
+    lua_pushstring(L, key);
+    lua_insert(L, -2);
+    lua_rawset(L, idx < 0 ? idx - 1 : idx);
+}
+
 /* The tensor in field `key` of the table at idx, or NULL when absent. The
 ** table keeps the box alive, so the pointer stays valid while no Lua code runs. */
-static sy_tensor *field_tensor(lua_State *L, int idx, const char *key, const char *fn, lua_Integer i) {
+static sy_tensor *field_tensor(lua_State *L, int idx, const char *key, const char *fn,
+                               lua_Integer i) {
     sy_tensor *t = NULL;
-    if (lua_getfield(L, idx, key) != LUA_TNIL) {
+    if (rawfield(L, idx, key) != LUA_TNIL) {
         t = sylua_totensor(L, -1);
         if (!t)
             optim_error(L, "%s: state[%d].%s is not a (live) tensor (got %s)", fn, (int)i, key,
-                       luaL_typename(L, -1));
+                        luaL_typename(L, -1));
     }
     lua_pop(L, 1);
     return t;
@@ -64,7 +78,7 @@ static sy_tensor *field_tensor(lua_State *L, int idx, const char *key, const cha
 static void read_state(lua_State *L, int idx, sy_optim_state *s, const char *fn, lua_Integer i) {
     int k;
     memset(s, 0, sizeof *s);
-    if (lua_getfield(L, idx, "step") != LUA_TNIL) {
+    if (rawfield(L, idx, "step") != LUA_TNIL) {
         int isint;
         lua_Integer step = lua_tointegerx(L, -1, &isint);
         if (!isint || step < 0)
@@ -76,17 +90,18 @@ static void read_state(lua_State *L, int idx, sy_optim_state *s, const char *fn,
 }
 
 /* The tensor at position i of the array at idx (NULL for nil when allowed). */
-static sy_tensor *array_tensor(lua_State *L, int idx, lua_Integer i, const char *fn, const char *what,
-                               int allow_nil) {
+static sy_tensor *array_tensor(lua_State *L, int idx, lua_Integer i, const char *fn,
+                               const char *what, int allow_nil) {
     sy_tensor *t;
-    int type = lua_geti(L, idx, i);
+    int type = lua_rawgeti(L, idx, i);
     if (allow_nil && (type == LUA_TNIL || (type == LUA_TBOOLEAN && !lua_toboolean(L, -1)))) {
         lua_pop(L, 1);
         return NULL;
     }
     t = sylua_totensor(L, -1);
-    if (!t) optim_error(L, "%s: %s[%d] is not a (live) tensor (got %s)", fn, what, (int)i,
-                       luaL_typename(L, -1));
+    if (!t)
+        optim_error(L, "%s: %s[%d] is not a (live) tensor (got %s)", fn, what, (int)i,
+                    luaL_typename(L, -1));
     lua_pop(L, 1);
     return t;
 }
@@ -105,19 +120,22 @@ static void read_group(lua_State *L, struct group *g, const char *fn) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    g->n = luaL_len(L, 1);
-    if (g->n < 0 || g->n > ((lua_Integer)1 << 24))
-        optim_error(L, "%s: bad parameter count %d", fn, (int)g->n);
-    if (luaL_len(L, 2) != g->n)
-        optim_error(L, "%s: %d parameters but %d state tables", fn, (int)g->n, (int)luaL_len(L, 2));
-    mem = lua_newuserdatauv(L, (size_t)g->n * (2 * sizeof(sy_tensor *) + sizeof(sy_optim_state)) + 1, 0);
+    g->n = (lua_Integer)lua_rawlen(L, 1);
+    if (g->n > ((lua_Integer)1 << 24))
+        optim_error(L, "%s: too many parameters (%d)", fn, (int)g->n);
+    if ((lua_Integer)lua_rawlen(L, 2) != g->n)
+        optim_error(L, "%s: %d parameters but %d state tables", fn, (int)g->n,
+                    (int)lua_rawlen(L, 2));
+    mem = lua_newuserdatauv(
+        L, (size_t)g->n * (2 * sizeof(sy_tensor *) + sizeof(sy_optim_state)) + 1, 0);
     g->states = (sy_optim_state *)mem;
     g->params = (sy_tensor **)(mem + (size_t)g->n * sizeof(sy_optim_state));
     g->masks = g->params + g->n;
     for (i = 1; i <= g->n; i++) {
         g->params[i - 1] = array_tensor(L, 1, i, fn, "params", 0);
         g->masks[i - 1] = lua_istable(L, 3) ? array_tensor(L, 3, i, fn, "masks", 1) : NULL;
-        if (lua_geti(L, 2, i) != LUA_TTABLE) optim_error(L, "%s: state[%d] is not a table", fn, (int)i);
+        if (lua_rawgeti(L, 2, i) != LUA_TTABLE)
+            optim_error(L, "%s: state[%d] is not a table", fn, (int)i);
         read_state(L, lua_gettop(L), &g->states[i - 1], fn, i);
         lua_pop(L, 1);
     }
@@ -130,15 +148,15 @@ static void write_group(lua_State *L, const struct group *g, const sy_optim_stat
     int k;
     for (i = 1; i <= g->n; i++) {
         sy_optim_state *s = &g->states[i - 1];
-        lua_geti(L, 2, i);
+        lua_rawgeti(L, 2, i);
         lua_pushinteger(L, s->step);
-        lua_setfield(L, -2, "step");
+        rawsetfield(L, -2, "step");
         for (k = 0; k < 4; k++) {
             sy_tensor *t = *state_slot(s, k);
             if (t && t != state_get(&before[i - 1], k)) {
                 sylua_pushtensor(L, t);
                 sylua_account(L, -1);
-                lua_setfield(L, -2, state_keys[k]);
+                rawsetfield(L, -2, state_keys[k]);
             }
         }
         lua_pop(L, 1);
@@ -161,7 +179,7 @@ static int opt_boolean(lua_State *L, int arg) {
         memcpy(before, g.states, (size_t)g.n * sizeof *before);                              \
         st = CALL;                                                                           \
         write_group(L, &g, before);                                                          \
-        check(L, st);                                                                  \
+        check(L, st);                                                                        \
     } while (0)
 
 /* sgd_step(params, states, masks, lr, momentum, dampening, weight_decay, nesterov) */
@@ -249,7 +267,7 @@ static int l_clip_grad_norm(lua_State *L) {
     double total;
     double max_norm = luaL_checknumber(L, 2), norm_type = luaL_checknumber(L, 3);
     luaL_checktype(L, 1, LUA_TTABLE);
-    n = luaL_len(L, 1);
+    n = (lua_Integer)lua_rawlen(L, 1);
     grads = lua_newuserdatauv(L, (size_t)n * sizeof *grads + 1, 0);
     for (i = 1; i <= n; i++) grads[i - 1] = array_tensor(L, 1, i, "clip_grad_norm", "grads", 0);
     check(L, sy_clip_grad_norm(&total, grads, n, max_norm, norm_type));

@@ -14,9 +14,11 @@ sy_status sy_adam_check_options(const sy_adam_options *o) {
     if (!(isfinite(o->lr) && o->lr >= 0))
         return sy_error(SY_ERR_ARG, "%s: lr must be a finite number >= 0, got %g", who, o->lr);
     if (!(o->beta1 >= 0 && o->beta1 < 1))
-        return sy_error(SY_ERR_ARG, "%s: beta1 (betas[1]) must be in [0, 1), got %g", who, o->beta1);
+        return sy_error(SY_ERR_ARG, "%s: beta1 (betas[1]) must be in [0, 1), got %g", who,
+                        o->beta1);
     if (!(o->beta2 >= 0 && o->beta2 < 1))
-        return sy_error(SY_ERR_ARG, "%s: beta2 (betas[2]) must be in [0, 1), got %g", who, o->beta2);
+        return sy_error(SY_ERR_ARG, "%s: beta2 (betas[2]) must be in [0, 1), got %g", who,
+                        o->beta2);
     if (!(isfinite(o->eps) && o->eps >= 0))
         return sy_error(SY_ERR_ARG, "%s: eps must be a finite number >= 0, got %g", who, o->eps);
     if (!(isfinite(o->weight_decay) && o->weight_decay >= 0))

@@ -71,13 +71,15 @@ sy_status sy_clip_grad_norm(double *total_norm, sy_tensor *const *grads, int64_t
     if (!(norm_type > 0))
         return sy_error(SY_ERR_ARG, "clip_grad_norm: norm_type must be > 0 (or inf), got %g",
                         norm_type);
-    if (n < 0) return sy_error(SY_ERR_ARG, "clip_grad_norm: negative gradient count %lld", (long long)n);
+    if (n < 0)
+        return sy_error(SY_ERR_ARG, "clip_grad_norm: negative gradient count %lld", (long long)n);
     for (i = 0; i < n; i++) {
         const sy_tensor *g = grads[i];
         if (!g) continue;
         if (g->dtype != SY_F32 && g->dtype != SY_F64)
-            return sy_error(SY_ERR_DTYPE, "clip_grad_norm: gradient %lld is %s, expected float32 or "
-                                          "float64", (long long)i, sy_dtype_name(g->dtype));
+            return sy_error(SY_ERR_DTYPE,
+                            "clip_grad_norm: gradient %lld is %s, expected float32 or float64",
+                            (long long)i, sy_dtype_name(g->dtype));
         if (g->storage->device != SY_CPU)
             return sy_error(SY_ERR_DEVICE, "clip_grad_norm: gradient %lld is not on the CPU",
                             (long long)i);

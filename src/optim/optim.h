@@ -35,8 +35,8 @@ typedef struct sy_optim_state {
 /* Releases the state's tensors and zeroes it. */
 void sy_optim_state_clear(sy_optim_state *s);
 
-/* Checks one parameter before a step: float32 or float64, on the CPU,
-** contiguous; its grad (if any) of the same shape and dtype; its mask (may be
+/* Checks one parameter before a step: float32 or float64, on the CPU, a
+** leaf (no grad_fn), contiguous; its grad (if any) of the same shape and dtype; its mask (may be
 ** NULL) of the same shape, uint8 or bool; the tensors of its state (may be
 ** NULL) like the parameter and contiguous. `who` starts the message, e.g.
 ** "Adam: parameter 'fc.weight'". The steps run this check on every parameter

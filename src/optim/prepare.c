@@ -4,6 +4,7 @@
 */
 #include <stdio.h>
 
+#include "../autograd/autograd.h"
 #include "prepare.h"
 
 void sy_optim_state_clear(sy_optim_state *s) {
@@ -42,6 +43,10 @@ sy_status sy_optim_check_param(const char *who, const sy_tensor *param, const sy
                         sy_dtype_name(param->dtype));
     if (param->storage->device != SY_CPU)
         return sy_error(SY_ERR_DEVICE, "%s is not on the CPU", who);
+    /* Updating a computed tensor in place would corrupt the graph behind it. */
+    if (param->grad_fn)
+        return sy_error(SY_ERR_ARG, "%s is not a leaf tensor (it was computed by %s); optimize the "
+                                    "leaves it came from", who, param->grad_fn->name);
     if (!sy_tensor_is_contiguous(param))
         return sy_error(SY_ERR_ARG, "%s is not contiguous (shape %s, strides %s)", who,
                         sy_shape_str(a, sizeof a, param->ndim, param->size),
@@ -74,14 +79,15 @@ sy_status sy_optim_check_param(const char *who, const sy_tensor *param, const sy
     return SY_OK;
 }
 
-sy_status sy_optim_check_all(const char *who, sy_tensor *const *params, const sy_optim_state *states,
-                             sy_tensor *const *masks, int64_t n) {
+sy_status sy_optim_check_all(const char *who, sy_tensor *const *params,
+                             const sy_optim_state *states, sy_tensor *const *masks, int64_t n) {
     char label[64];
     int64_t i;
     sy_status st;
     if (n < 0) return sy_error(SY_ERR_ARG, "%s: negative parameter count %lld", who, (long long)n);
     for (i = 0; i < n; i++) {
-        if (!params[i]) return sy_error(SY_ERR_ARG, "%s: parameter %lld is NULL", who, (long long)i);
+        if (!params[i])
+            return sy_error(SY_ERR_ARG, "%s: parameter %lld is NULL", who, (long long)i);
         snprintf(label, sizeof label, "%s: parameter %lld", who, (long long)i);
         if ((st = sy_optim_check_param(label, params[i], &states[i], masks ? masks[i] : NULL)))
             return st;

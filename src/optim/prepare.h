@@ -19,8 +19,8 @@
 #define SY_MADD_double(a, b, c) fma((a), (b), (c))
 
 /* sy_optim_check_param on every parameter ("<who>: parameter <i>"). */
-sy_status sy_optim_check_all(const char *who, sy_tensor *const *params, const sy_optim_state *states,
-                             sy_tensor *const *masks, int64_t n);
+sy_status sy_optim_check_all(const char *who, sy_tensor *const *params,
+                             const sy_optim_state *states, sy_tensor *const *masks, int64_t n);
 
 /* One parameter's operands for a fused loop: pointers to contiguous data.
 ** grad and mask are the caller's tensors or copies that

@@ -11,7 +11,8 @@ sy_status sy_sgd_check_options(const sy_sgd_options *o) {
     if (!(isfinite(o->lr) && o->lr >= 0))
         return sy_error(SY_ERR_ARG, "SGD: lr must be a finite number >= 0, got %g", o->lr);
     if (!(isfinite(o->momentum) && o->momentum >= 0))
-        return sy_error(SY_ERR_ARG, "SGD: momentum must be a finite number >= 0, got %g", o->momentum);
+        return sy_error(SY_ERR_ARG, "SGD: momentum must be a finite number >= 0, got %g",
+                        o->momentum);
     if (!isfinite(o->dampening))
         return sy_error(SY_ERR_ARG, "SGD: dampening must be a finite number, got %g", o->dampening);
     if (!(isfinite(o->weight_decay) && o->weight_decay >= 0))

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd/autograd.h"
 #include "check.h"
 #include "core/alloc.h"
 #include "core/tensor.h"
@@ -331,8 +332,7 @@ static void test_validation_before_write(void) {
     set_grad(ps[0], g);
     ps[1]->grad = vec(SY_F32, 3, g);
     CHECK_FAILS(sy_adam_step(ps, s, NULL, 2, &o), SY_ERR_SHAPE);
-    CHECK(strstr(sy_error_message(), "parameter 1: its gradient has shape [3], the parameter [2]") !=
-          NULL);
+    CHECK(strstr(sy_error_message(), "parameter 1: its gradient has shape [3], the parameter [2]"));
     CHECK(at(ps[0], 0) == 1 && s[0].step == 0 && s[0].exp_avg == NULL);
     sy_tensor_release(ps[1]->grad);
     ps[1]->grad = vec(SY_F64, 2, g);   /* wrong dtype */
@@ -356,6 +356,18 @@ static void test_validation_before_write(void) {
     CHECK_FAILS(sy_sgd_step(&tp, s, NULL, 1, &sgd_plain), SY_ERR_ARG);
     CHECK(strstr(sy_error_message(), "is not contiguous") != NULL);
     CHECK_FAILS(sy_sgd_step(&tp, s, NULL, -1, &sgd_plain), SY_ERR_ARG);
+    /* a computed tensor, not a leaf */
+    {
+        sy_tensor *leaf = vec(SY_F32, 2, a0), *computed = NULL;
+        leaf->requires_grad = 1;
+        CHECK_OK(sy_ag_unary(&computed, SY_OP_NEG, leaf));
+        if (computed) {
+            CHECK_FAILS(sy_sgd_step(&computed, s, NULL, 1, &sgd_plain), SY_ERR_ARG);
+            CHECK(strstr(sy_error_message(), "not a leaf tensor (it was computed by NegBackward)"));
+        }
+        sy_tensor_release(computed);
+        sy_tensor_release(leaf);
+    }
     sy_tensor_release(ip);
     sy_tensor_release(tp);
     sy_tensor_release(base);

@@ -377,7 +377,7 @@ describe("optimizer Lua face", function()
     assert.equals(5, sd.state[1].step)
     assert.same({ 1, 2 }, sd.param_groups[1].params)
     assert.same({ "a", "b" }, sd.param_groups[1].names)
-    local a2, b2 = a:clone(), b:clone()
+    local a2, b2 = a:detach():clone():requires_grad(true), b:detach():clone():requires_grad(true)
     local opt2 = sy.optim.Adam({ a = a2, b = b2 })
     opt2:load_state_dict(sd)
     assert.equals(0.01, opt2.param_groups[1].lr)
@@ -441,6 +441,9 @@ describe("optimizer Lua face", function()
     t2["optim.c.momentum_buffer"] = sy.zeros(1)
     has(errmsg(opt2.load_state_tensors, opt2, t2, m2), "unexpected entry 'optim.c.momentum_buffer'")
     has(errmsg(opt2.state_tensors, opt2, ""), "prefix must be a non-empty string")
+    t2["optim.c.momentum_buffer"] = nil
+    m2["optim.a.step"] = "many"
+    has(errmsg(opt2.load_state_tensors, opt2, t2, m2), "parameter 'a': step must be an integer >= 0, got many")
   end)
 end)
 
@@ -479,6 +482,8 @@ describe("optimizer errors", function()
     has(errmsg(sy.optim.Adam, { w = "x" }), "Adam: parameter 'w' is not a tensor (got string)")
     has(errmsg(sy.optim.Adam, { sy.zeros(2, "int64") }), "Adam: parameter '1' is int64; optimizers update float32 or float64 tensors")
     has(errmsg(sy.optim.Adam, { sy.zeros(2, 3):t() }), "Adam: parameter '1' is not contiguous (shape [3,2], strides [1,3])")
+    local leaf = sy.ones(3):requires_grad(true)
+    has(errmsg(sy.optim.Adam, { leaf * 2 }), "Adam: parameter '1' is not a leaf tensor (it was computed by MulBackward)")
     has(errmsg(sy.optim.Adam, "w"), "Adam: parameters must be a tensor or a table of tensors, got string")
     has(errmsg(sy.optim.Adam, { p, x = p }), "Adam: parameter list mixes an array with key \"x\"")
     has(errmsg(sy.optim.Adam, { { params = { p } }, 5 }), "Adam: parameter group 2 must be a table with a 'params' field")
@@ -500,6 +505,51 @@ describe("optimizer errors", function()
     has(errmsg(opt.step, opt), "Adam: parameter 0: its state 'exp_avg' has shape [2], the parameter [3]")
     assert.same({ 0, 0, 0 }, a:totable())
     has(errmsg(opt.step, opt, 5), "Adam: step: closure must be a function")
+  end)
+
+  -- Every error of the public API is one of ours, naming the function: never
+  -- a Lua runtime error ("attempt to index a nil value") from inside.
+  it("public functions and methods give their own messages for bad arguments", function()
+    local function pool()
+      local w = sy.zeros(2)
+      w.grad = sy.ones(2)
+      return { nil, true, "bad", {}, { {} }, { w }, { a = w }, { { "a", w } }, { params = { w } },
+               1.5, -1, 0, 0 / 0, math.huge, sy.ones(2, 3), sy.zeros(2), sy.zeros(2, "int64"),
+               { lr = -1 }, { lr = 0.1, foo = 1 }, { step_size = 0 }, { total_steps = 2 },
+               { state = 1, param_groups = { 1 } }, function() end }
+    end
+    local n = 23
+    local function check(label, prefix, f, ...)
+      local ok, err = pcall(f, ...)
+      if not ok then
+        err = tostring(err)
+        assert(err:sub(1, #prefix) == prefix and not err:find("attempt to", 1, true),
+          label .. ": " .. err)
+      end
+    end
+    local funcs = {
+      { "SGD", sy.optim.SGD }, { "Adam", sy.optim.Adam }, { "AdamW", sy.optim.AdamW },
+      { "clip_grad_norm", sy.optim.clip_grad_norm },
+      { "StepLR", lr_scheduler.StepLR }, { "CosineAnnealingLR", lr_scheduler.CosineAnnealingLR },
+      { "OneCycleLR", lr_scheduler.OneCycleLR },
+    }
+    for _, f in ipairs(funcs) do
+      local values = pool()
+      for i = 1, n do
+        for j = 1, n do check(f[1], f[1] .. ":", f[2], values[i], values[j]) end
+      end
+    end
+    for _, method in ipairs({ "step", "zero_grad", "set_masks", "load_state_dict", "state_tensors",
+                              "load_state_tensors", "register_step_post_hook" }) do
+      for i = 1, n do
+        for j = 1, n do
+          local values = pool()
+          local opt = sy.optim.Adam({ a = sy.zeros(2) })
+          if method == "step" and type(values[i]) == "function" then values[i] = nil end
+          check(method, "Adam:", opt[method], opt, values[i], values[j])
+        end
+      end
+    end
   end)
 
   it("the private C functions never crash on bad arguments", function()
