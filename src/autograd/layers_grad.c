@@ -30,9 +30,11 @@ static sy_status check_input(const char *layer, const sy_tensor *x) {
 }
 
 /* An optional parameter `what` (NULL passes) must be [size] of x's dtype on
-** the CPU; `of` says where size comes from, for the message. */
+** the CPU; `of` says where size comes from, `ref` (called ref_name) is the
+** tensor it comes from, whose shape the message quotes. */
 static sy_status check_vector(const char *layer, const char *what, const sy_tensor *t,
-                              const sy_tensor *x, int64_t size, const char *of) {
+                              const sy_tensor *x, int64_t size, const char *of,
+                              const char *ref_name, const sy_tensor *ref) {
     char s1[SY_SHAPE_STRLEN], s2[SY_SHAPE_STRLEN];
     if (!t) return SY_OK;
     if (t->dtype != x->dtype)
@@ -41,9 +43,10 @@ static sy_status check_vector(const char *layer, const char *what, const sy_tens
     if (t->storage->device != SY_CPU)
         return sy_error(SY_ERR_DEVICE, "%s: %s is not on the CPU", layer, what);
     if (t->ndim != 1 || t->size[0] != size)
-        return sy_error(SY_ERR_SHAPE, "%s: %s has shape %s; expected [%lld] (%s, input shape %s)",
+        return sy_error(SY_ERR_SHAPE, "%s: %s has shape %s; expected [%lld] (%s, %s shape %s)",
                         layer, what, sy_shape_str(s1, sizeof s1, t->ndim, t->size),
-                        (long long)size, of, sy_shape_str(s2, sizeof s2, x->ndim, x->size));
+                        (long long)size, of, ref_name,
+                        sy_shape_str(s2, sizeof s2, ref->ndim, ref->size));
     return SY_OK;
 }
 
@@ -135,7 +138,7 @@ sy_status sy_ag_linear(sy_tensor **y, sy_tensor *x, sy_tensor *w, sy_tensor *b) 
                         "(input shape %s, weight shape %s)", (long long)x->size[x->ndim - 1],
                         (long long)IN, sy_shape_str(s1, sizeof s1, x->ndim, x->size),
                         sy_shape_str(s2, sizeof s2, w->ndim, w->size));
-    TRY(check_vector("linear", "bias", b, x, OUT, "out_features, from weight shape [out, in]"));
+    TRY(check_vector("linear", "bias", b, x, OUT, "the weight's out_features", "weight", w));
     for (d = 0; d < x->ndim - 1; d++) {
         N *= x->size[d];
         size[d] = x->size[d];
@@ -197,8 +200,8 @@ sy_status sy_ag_layer_norm(sy_tensor **y, sy_tensor *x, sy_tensor *w, sy_tensor 
         return sy_error(SY_ERR_SHAPE, "layer_norm: input must have at least 1 dimension (the one "
                         "normalised), got a 0-d tensor");
     D = x->size[x->ndim - 1];
-    TRY(check_vector("layer_norm", "weight", w, x, D, "the input's last dim"));
-    TRY(check_vector("layer_norm", "bias", b, x, D, "the input's last dim"));
+    TRY(check_vector("layer_norm", "weight", w, x, D, "the input's last dim", "input", x));
+    TRY(check_vector("layer_norm", "bias", b, x, D, "the input's last dim", "input", x));
     TRY(check_eps("layer_norm", eps));
     for (d = 0; d < x->ndim - 1; d++) N *= x->size[d];
     for (k = 0; k < 3; k++) TRY(dense(&c[k], in[k]));
@@ -246,20 +249,22 @@ done:
 static sy_status check_batch_norm(const sy_tensor *x, const sy_tensor *rm, const sy_tensor *rv,
                                   const sy_tensor *w, const sy_tensor *b, int training,
                                   double momentum, double eps) {
+    static const char *const names[4] = {"weight", "bias", "running_mean", "running_var"};
+    const sy_tensor *vec[4] = {w, b, rm, rv};
     char s1[SY_SHAPE_STRLEN];
     sy_status st;
     int64_t C;
+    int k;
     if ((st = check_input("batch_norm", x))) return st;
     if (x->ndim != 2 && x->ndim != 3)
         return sy_error(SY_ERR_SHAPE, "batch_norm: input must be [N, C] or [N, C, L], got shape %s",
                         sy_shape_str(s1, sizeof s1, x->ndim, x->size));
     C = x->size[1];
-    if ((st = check_vector("batch_norm", "weight", w, x, C, "the input's channels")) ||
-        (st = check_vector("batch_norm", "bias", b, x, C, "the input's channels")) ||
-        (st = check_vector("batch_norm", "running_mean", rm, x, C, "the input's channels")) ||
-        (st = check_vector("batch_norm", "running_var", rv, x, C, "the input's channels")) ||
-        (st = check_eps("batch_norm", eps)))
-        return st;
+    for (k = 0; k < 4; k++) {
+        st = check_vector("batch_norm", names[k], vec[k], x, C, "the input's channels", "input", x);
+        if (st) return st;
+    }
+    if ((st = check_eps("batch_norm", eps))) return st;
     if (!rm != !rv)
         return sy_error(SY_ERR_ARG, "batch_norm: running_mean and running_var go together; got "
                         "only %s", rm ? "running_mean" : "running_var");
@@ -366,7 +371,8 @@ sy_status sy_ag_embedding(sy_tensor **out, sy_tensor *ids, sy_tensor *w, int64_t
         return sy_error(SY_ERR_DEVICE, "embedding: ids and weight must be on the CPU");
     if (w->ndim != 2)
         return sy_error(SY_ERR_SHAPE, "embedding: weight must be 2-d [num_embeddings, "
-                        "embedding_dim], got shape %s", sy_shape_str(s1, sizeof s1, w->ndim, w->size));
+                        "embedding_dim], got shape %s",
+                        sy_shape_str(s1, sizeof s1, w->ndim, w->size));
     if (ids->ndim >= SY_MAX_DIMS)
         return sy_error(SY_ERR_SHAPE, "embedding: ids have %d dimensions; at most %d are allowed "
                         "(the result adds one)", ids->ndim, SY_MAX_DIMS - 1);

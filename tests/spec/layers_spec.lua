@@ -258,19 +258,21 @@ local function compare(label, got, want, atol, rtol)
   return bad, line
 end
 
+local function bn(a, training, momentum, eps)
+  return sy.batch_norm(a.x, a.running_mean, a.running_var, a.weight, a.bias, training, momentum, eps)
+end
+
 -- The functional call of each fixture case on a (its tensors as leaves).
 local CASES = {
   linear = function(a) return sy.linear(a.x, a.weight, a.bias) end,
   linear_nobias = function(a) return sy.linear(a.x, a.weight) end,
   layer_norm = function(a) return sy.layer_norm(a.x, a.weight, a.bias) end,
   layer_norm_plain = function(a) return sy.layer_norm(a.x, nil, nil, 1e-3) end,
-  batch_norm_train_2d = function(a) return sy.batch_norm(a.x, a.running_mean, a.running_var, a.weight, a.bias, true) end,
-  batch_norm_train_3d = function(a) return sy.batch_norm(a.x, a.running_mean, a.running_var, a.weight, a.bias, true) end,
-  batch_norm_train_3d_m = function(a)
-    return sy.batch_norm(a.x, a.running_mean, a.running_var, a.weight, a.bias, true, 0.3, 1e-3)
-  end,
-  batch_norm_eval_2d = function(a) return sy.batch_norm(a.x, a.running_mean, a.running_var, a.weight, a.bias, false) end,
-  batch_norm_eval_3d = function(a) return sy.batch_norm(a.x, a.running_mean, a.running_var, a.weight, a.bias, false) end,
+  batch_norm_train_2d = function(a) return bn(a, true) end,
+  batch_norm_train_3d = function(a) return bn(a, true) end,
+  batch_norm_train_3d_m = function(a) return bn(a, true, 0.3, 1e-3) end,
+  batch_norm_eval_2d = function(a) return bn(a, false) end,
+  batch_norm_eval_3d = function(a) return bn(a, false) end,
   embedding = function(a) return sy.embedding(a.x, a.weight) end,
   gelu_none = function(a) return sy.gelu(a.x) end,
   gelu_tanh = function(a) return sy.gelu(a.x, "tanh") end,
@@ -405,7 +407,8 @@ describe("layers: argument errors", function()
     fails("linear: input has 7 features, weight expects 5 (input shape [2,7], weight shape [3,5])",
           sy.linear, x, w)
     fails("linear: weight must be 2-d [out_features, in_features], got shape [5]", sy.linear, x, sy.randn(5))
-    fails("linear: bias has shape [4]; expected [3] (out_features", sy.linear, sy.randn(2, 5), w, sy.randn(4))
+    fails("linear: bias has shape [4]; expected [3] (the weight's out_features, weight shape [3,5])",
+          sy.linear, sy.randn(2, 5), w, sy.randn(4))
     fails("linear: input must have at least 1 dimension", sy.linear, sy.tensor(1.0), w)
     fails("linear: weight is float64 but the input is float32", sy.linear, sy.randn(2, 5), w:double())
     fails("linear: bias is float64 but the input is float32", sy.linear, sy.randn(2, 5), w, sy.zeros(3, "float64"))
@@ -441,9 +444,12 @@ describe("layers: argument errors", function()
           sy.batch_norm, sy.randn(1, 3), nil, nil, nil, nil, true)
     fails("batch_norm: training needs more than 1 value per channel, got input shape [1,3,1]",
           sy.batch_norm, sy.randn(1, 3, 1), nil, nil, nil, nil, true)
-    fails("batch_norm: eps must be a finite number >= 0, got inf", sy.batch_norm, x, s, s, nil, nil, false, 0.1, math.huge)
-    fails("batch_norm: momentum must be a finite number, got inf", sy.batch_norm, x, nil, nil, nil, nil, true, math.huge)
-    fails("batch_norm: momentum must be a finite number, got ", sy.batch_norm, x, nil, nil, nil, nil, true, 0 / 0)
+    fails("batch_norm: eps must be a finite number >= 0, got inf",
+          sy.batch_norm, x, s, s, nil, nil, false, 0.1, math.huge)
+    fails("batch_norm: momentum must be a finite number, got inf",
+          sy.batch_norm, x, nil, nil, nil, nil, true, math.huge)
+    fails("batch_norm: momentum must be a finite number, got ",   -- "nan" or "-nan"
+          sy.batch_norm, x, nil, nil, nil, nil, true, 0 / 0)
     fails("batch_norm (running_mean): in-place change of a tensor that requires grad",
           sy.batch_norm, x, sy.zeros(3):requires_grad(true), sy.ones(3), nil, nil, true)
     fails("bad argument #6 to", sy.batch_norm, x, s, s, nil, nil, "yes")
