@@ -48,6 +48,7 @@ int luaopen_synlua_core(lua_State *L) {
     sylua_open_optim(L);
     sylua_open_recurrent(L);
     sylua_open_layers(L);
+    sylua_open_attention(L);
     /* Deterministic by default: one thread unless the user asks for more. */
     sy_set_num_threads(sy_get_num_threads());
     return 1;

@@ -70,6 +70,7 @@ void sylua_open_io(lua_State *L);
 void sylua_open_optim(lua_State *L);
 void sylua_open_recurrent(lua_State *L);
 void sylua_open_layers(lua_State *L);
+void sylua_open_attention(lua_State *L);
 
 void sylua_open_autograd(lua_State *L);
 
