@@ -24,8 +24,8 @@ static const struct layer {
     const char *name;        /* as the Lua face calls it, for messages */
     const char *node_name;
     int gates;
-    const char *n_rows;      /* "hidden", "4*hidden", ... and */
-    const char *rows;        /* the gate order of the row blocks, for messages */
+    const char *n_rows;      /* for messages: the weights' row count ("4*hidden") */
+    const char *rows;        /* and the gate order of their row blocks */
     int64_t (*cache_width)(int64_t hidden);
 } layers[] = {
     [RNN_TANH] = {"rnn_tanh", "RNNTanhBackward", 1, "hidden", "", sy_rnn_cache_width},

@@ -91,26 +91,27 @@ static inline v4f tanh4(v4f x) {
     return (v4f)((v4i)(e / (e + 2)) | sign);
 }
 
-#define APPLY4(f, y, x, n)                                       \
-    do {                                                         \
-        int64_t i_ = 0;                                          \
-        v4f v_;                                                  \
-        for (; i_ + 4 <= (n); i_ += 4) {                         \
-            memcpy(&v_, (x) + i_, sizeof v_);                    \
-            v_ = f(v_);                                          \
-            memcpy((y) + i_, &v_, sizeof v_);                    \
-        }                                                        \
-        if (i_ < (n)) {                                          \
-            const size_t rest_ = sizeof(float) * (size_t)((n) - i_); \
-            v_ = (v4f){0, 0, 0, 0};                              \
-            memcpy(&v_, (x) + i_, rest_);                        \
-            v_ = f(v_);                                          \
-            memcpy((y) + i_, &v_, rest_);                        \
-        }                                                        \
-    } while (0)
+/* f over n floats, four at a time; the last partial vector goes through a
+** zero-padded copy. Inlined with f, so nothing is called per vector. */
+static inline void apply4(v4f (*f)(v4f), float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    v4f v;
+    for (; i + 4 <= n; i += 4) {
+        memcpy(&v, x + i, sizeof v);
+        v = f(v);
+        memcpy(y + i, &v, sizeof v);
+    }
+    if (i < n) {
+        const size_t rest = sizeof *x * (size_t)(n - i);
+        v = (v4f){0, 0, 0, 0};
+        memcpy(&v, x + i, rest);
+        v = f(v);
+        memcpy(y + i, &v, rest);
+    }
+}
 
-void sy_sigmoid_f32(float *y, const float *x, int64_t n) { APPLY4(sigmoid4, y, x, n); }
-void sy_tanh_f32(float *y, const float *x, int64_t n) { APPLY4(tanh4, y, x, n); }
+void sy_sigmoid_f32(float *y, const float *x, int64_t n) { apply4(sigmoid4, y, x, n); }
+void sy_tanh_f32(float *y, const float *x, int64_t n) { apply4(tanh4, y, x, n); }
 
 void sy_sigmoid_f64(double *y, const double *x, int64_t n) {
     int64_t i;
