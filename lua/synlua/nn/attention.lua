@@ -79,8 +79,9 @@ end
 -- unbatched). opts: key_padding_mask [B, Lk] and attn_mask [Lq, Lk] or
 -- [B*num_heads, Lq, Lk], bool (true = masked out) or float (added to the
 -- scores); need_weights = true; average_attn_weights = true. weights are the
--- attention probabilities as the C op returns them, averaged over heads
--- ([B, Lq, Lk]) or per head ([B, H, Lq, Lk]); nil when need_weights = false.
+-- attention probabilities before dropout (PyTorch 1.13 returns them after
+-- its dropout), averaged over heads ([B, Lq, Lk]) or per head
+-- ([B, H, Lq, Lk]); nil when need_weights = false.
 function MultiheadAttention:forward(query, key, value, opts)
   local who = "nn.MultiheadAttention"
   opts = opts or {}
