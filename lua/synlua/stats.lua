@@ -12,8 +12,8 @@
 --
 -- Samples are Lua arrays of finite numbers. Errors are raised without a
 -- position (level 0) and name the function, the argument and the value.
--- Results follow scipy.stats (1.10-1.14) where scipy has the function; where
--- synlua differs, the function's comment says so.
+-- Results match scipy.stats where scipy has the function; where synlua
+-- differs, the function's comment says so.
 local M = {}
 
 local abs, exp, log, sqrt, floor, ceil = math.abs, math.exp, math.log, math.sqrt, math.floor, math.ceil
@@ -96,8 +96,8 @@ local function log1p(u)
   return log(w) * u / (w - 1)
 end
 
--- lgamma(x) - Stirling's approximation, by its asymptotic series (x >= 20:
--- the first omitted term is below 1e-15 of the result).
+-- lgamma(x) - Stirling's approximation, by its asymptotic series (for
+-- x >= 20 the first omitted term, 1/(1188 x^9), is below 2e-15).
 local function stirling_rest(x)
   local r = 1 / (x * x)
   return (1 / 12 - r * (1 / 360 - r * (1 / 1260 - r / 1680))) / x
@@ -345,11 +345,6 @@ local function invert_tail(tail, pdf, q)
   return t
 end
 
-local function check_df(who, df)
-  check_positive(who, "df", df)
-  return df
-end
-
 --- Standard normal CDF Phi(z).
 function M.normal_cdf(z)
   check_number("normal_cdf", "z", z)
@@ -372,7 +367,7 @@ end
 --- Student t CDF with df > 0 degrees of freedom (any real df; math.huge is the normal).
 function M.t_cdf(t, df)
   check_number("t_cdf", "t", t)
-  check_df("t_cdf", df)
+  check_positive("t_cdf", "df", df)
   if t >= 0 then return 1 - t_tail(t, df) end
   return t_tail(-t, df)
 end
@@ -380,7 +375,7 @@ end
 --- Student t quantile: the t with t_cdf(t, df) = p; -inf and inf at p = 0 and 1.
 function M.t_quantile(p, df)
   check_probability("t_quantile", "p", p)
-  check_df("t_quantile", df)
+  check_positive("t_quantile", "df", df)
   if p == 0.5 then return 0.0 end
   if df > LARGE_DF then
     local z = M.normal_quantile(p)
@@ -400,22 +395,22 @@ end
 --- Chi-square CDF with df > 0 degrees of freedom.
 function M.chi2_cdf(x, df)
   check_number("chi2_cdf", "x", x)
-  check_df("chi2_cdf", df)
+  check_positive("chi2_cdf", "df", df)
   return (igamma(0.5 * df, math.max(x, 0) * 0.5))
 end
 
 --- Chi-square survival function P(X > x) = Q(df/2, x/2).
 function M.chi2_sf(x, df)
   check_number("chi2_sf", "x", x)
-  check_df("chi2_sf", df)
+  check_positive("chi2_sf", "df", df)
   local _, q = igamma(0.5 * df, math.max(x, 0) * 0.5)
   return q
 end
 
 -- ------------------------------------------------------------ descriptive
 
--- Neumaier's compensated sum: the means of MAE columns stay exact to the
--- last digit whatever the order of the trials.
+-- Neumaier's compensated sum: a mean does not depend on the order of the
+-- trials beyond its last digit.
 local function fsum(x, n)
   local s, c = 0.0, 0.0
   for i = 1, n do
@@ -563,7 +558,9 @@ end
 --- divided by the tie correction 1 - sum(t^3 - t) / (n k (k^2 - 1)); p from
 --- the chi-square survival function with k - 1 dof. Returns { statistic,
 --- pvalue, df, n, k, mean_ranks }. When every block is entirely tied the
---- statistic is 0/0 and statistic and pvalue are NaN (as in scipy).
+--- statistic is 0/0 and statistic and pvalue are NaN (as in scipy). Unlike
+--- scipy, two treatments are allowed (the test is then the sign test with
+--- the normal approximation).
 function M.friedman(blocks)
   local n, k = check_rows("friedman", "blocks", blocks, 2)
   local sums, tie_sum = {}, 0.0
@@ -614,15 +611,17 @@ local EXACT_MAX_N = 50
 --- average ties, statistic = min(r+, r-).
 ---
 --- opts.method: 'exact' uses the null distribution of the signed-rank sum,
----   p = min(1, 2 min(P(T+ >= floor(r+)), P(T+ <= ceil(r+)))) (with ties the
----   tie-free distribution, a conservative approximation); 'approx' the
+---   p = min(1, 2 min(P(T+ >= floor(r+)), P(T+ <= ceil(r+)))) (with ties
+---   this is the tie-free distribution, only an approximation); 'approx' the
 ---   normal approximation, z = (T - n(n+1)/4) / sqrt(n(n+1)(2n+1)/24 -
 ---   sum(t^3 - t)/48) with the tie correction of the variance, p = 2 Phi(-|z|),
 ---   without continuity correction unless opts.correction is true (scipy's
 ---   default is none too); 'auto' (default) is exact when at most 50 nonzero
 ---   differences remain and their absolute values have no ties, else approx.
----   scipy 1.10-1.14 also fall back to approx when there are zeros, where
----   synlua (REFERENCE.md §7, the paper's tables) drops them and stays exact.
+---   scipy's 'auto' has changed across versions: zeros sent it to approx, and
+---   since 1.15 small samples with ties or zeros get a permutation test;
+---   synlua drops zeros and stays exact, as REFERENCE.md §7 prescribes for
+---   the paper's tables.
 --- Returns { statistic, pvalue, method, n (nonzero differences), zeros,
 --- r_plus, r_minus, z (approx only) }. With all differences zero, the exact
 --- p is 1 and the approximate one NaN.
