@@ -18,7 +18,7 @@
 #define SY_CACHE_SLOTS 32
 #define SY_CACHE_MAX_BYTES ((size_t)256 << 20)
 
-static int64_t mem_in_use, mem_peak, fail_countdown;
+static int64_t mem_in_use, mem_peak, mem_total, fail_countdown;
 
 static struct {
     void *ptr[SY_CACHE_SLOTS];
@@ -90,6 +90,7 @@ void *sy_mem_alloc(size_t nbytes) {
         }
     }
     mem_in_use += (int64_t)nbytes;
+    mem_total += (int64_t)nbytes;
     if (mem_in_use > mem_peak) mem_peak = mem_in_use;
     return p;
 }
@@ -110,6 +111,7 @@ void sy_mem_cache_clear(void) {
 
 int64_t sy_mem_cached(void) { return (int64_t)cache.bytes; }
 int64_t sy_mem_in_use(void) { return mem_in_use; }
+int64_t sy_mem_allocated_total(void) { return mem_total; }
 int64_t sy_mem_peak(void) { return mem_peak; }
 void sy_mem_reset_peak(void) { mem_peak = mem_in_use; }
 void sy_mem_fail_after(int64_t n) { fail_countdown = n > 0 ? n : 0; }

@@ -23,6 +23,7 @@ int64_t sy_mem_in_use(void);   /* bytes currently allocated by the core */
 int64_t sy_mem_cached(void);   /* freed large blocks kept for reuse (not in use) */
 void sy_mem_cache_clear(void); /* returns the cached blocks to the system */
 int64_t sy_mem_peak(void);     /* high-water mark since start or reset */
+int64_t sy_mem_allocated_total(void);   /* bytes ever allocated (monotonic) */
 void sy_mem_reset_peak(void);
 
 /* Testing: make the n-th allocation from now fail (n >= 1); 0 disables. */

@@ -43,26 +43,27 @@ void sylua_check(lua_State *L, sy_status st) {
     if (st != SY_OK) luaL_error(L, "%s", sy_error_message());
 }
 
-/* Tensor storage lives outside Lua's allocator, so the collector cannot see
-** it. An incremental step sized by the new bytes paces the incremental
-** collector; a generational collector ignores that debt for objects with
-** finalizers, so a full collection also runs whenever new tensor bytes
-** exceed max(64 MB, bytes live after the last one). Views share storage and
-** count 0. */
-static int64_t bytes_since_collect, collect_threshold = (int64_t)64 << 20;
+/* Core memory lives outside Lua's allocator, so the collector cannot see
+** it. After each call that made tensors, the bytes the core allocated since
+** the previous call (results, autograd caches, temporaries) are reported:
+** an incremental step sized by them paces the incremental collector, and
+** since a generational collector ignores that debt for objects with
+** finalizers, a full collection also runs whenever new bytes exceed
+** max(64 MB, bytes live after the last one). */
+static int64_t accounted_total, bytes_since_collect, collect_threshold = (int64_t)64 << 20;
 
 void sylua_account(lua_State *L, int idx) {
-    sy_tensor *t = sylua_totensor(L, idx);
-    int64_t nbytes;
-    if (!t || t->storage->refcount != 1 || t->storage->nbytes < 1024) return;
-    nbytes = t->storage->nbytes;
-    bytes_since_collect += nbytes;
+    int64_t total = sy_mem_allocated_total(), fresh = total - accounted_total;
+    (void)idx;
+    accounted_total = total;
+    if (fresh < 1024) return;
+    bytes_since_collect += fresh;
     if (bytes_since_collect > collect_threshold) {
         lua_gc(L, LUA_GCCOLLECT);
         bytes_since_collect = 0;
         collect_threshold = sy_mem_in_use() > ((int64_t)64 << 20) ? sy_mem_in_use() : (int64_t)64 << 20;
     } else {
-        lua_gc(L, LUA_GCSTEP, (int)(nbytes / 1024 > (1 << 20) ? (1 << 20) : nbytes / 1024));
+        lua_gc(L, LUA_GCSTEP, (int)(fresh / 1024 > (1 << 20) ? (1 << 20) : fresh / 1024));
     }
 }
 
