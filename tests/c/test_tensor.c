@@ -64,6 +64,7 @@ static void test_views_share_storage(void) {
     /* writing through a view is seen by the base tensor */
     CHECK_OK(sy_tensor_fill_(nar, -1));
     CHECK(at2(t, 0, 1) == -1 && at2(t, 2, 2) == -1 && at2(t, 2, 3) == 11);
+    sy_tensor_release(row);
     CHECK_FAILS(sy_tensor_narrow(&row, t, 1, 3, 2), SY_ERR_INDEX);
     CHECK_FAILS(sy_tensor_select(&row, t, 2, 0), SY_ERR_INDEX);
     sy_tensor_release(col);
@@ -220,6 +221,7 @@ static void test_elementwise(void) {
         CHECK_OK(sy_binary(&mask, SY_OP_LT, a, two));   /* a is 2..21 now: all false but none */
         CHECK_OK(sy_where(&w, mask, a, two));
         CHECK(at2(w, 0, 0) == 2 && at2(w, 3, 4) == 2);
+        sy_tensor_release(w);
         CHECK_FAILS(sy_where(&w, a, a, a), SY_ERR_DTYPE);
         sy_tensor_release(mask);
     }
