@@ -45,6 +45,7 @@ int luaopen_synlua_core(lua_State *L) {
     sylua_open_random(L);
     sylua_open_autograd(L);
     sylua_open_io(L);
+    sylua_open_data(L);
     sylua_open_optim(L);
     sylua_open_recurrent(L);
     sylua_open_layers(L);

@@ -67,6 +67,7 @@ void sylua_open_linalg(lua_State *L);
 void sylua_open_index(lua_State *L);
 void sylua_open_random(lua_State *L);
 void sylua_open_io(lua_State *L);
+void sylua_open_data(lua_State *L);
 void sylua_open_optim(lua_State *L);
 void sylua_open_recurrent(lua_State *L);
 void sylua_open_layers(lua_State *L);
