@@ -134,7 +134,7 @@ sy_status sy_ag_dropout(sy_tensor **out, sy_tensor *x, double p, int training) {
     }
     TRY(sy_tensor_contiguous(&c, x));
     TRY(sy_tensor_empty(&keep, SY_U8, x->ndim, x->size));
-    TRY(sy_dropout_mask(keep, NULL, p));
+    sy_dropout_mask(keep, NULL, p);
     TRY(sy_tensor_empty(out, x->dtype, x->ndim, x->size));
     sy_dropout_apply(*out, c, keep, scale);
     if (sy_ag_any_requires_grad(1, &x)) {
@@ -280,7 +280,7 @@ sy_status sy_ag_scaled_dot_product_attention(sy_tensor **out, sy_tensor **weight
     TRY(sy_tensor_empty(weights, q->dtype, 4, scores));
     if (training && dropout_p > 0) {
         TRY(sy_tensor_empty(&keep, SY_U8, 4, scores));
-        TRY(sy_dropout_mask(keep, NULL, dropout_p));
+        sy_dropout_mask(keep, NULL, dropout_p);
         keep_scale = sy_dropout_scale(dropout_p);
     }
     TRY(sy_attention_forward(*out, *weights, c[0], c[1], c[2], m, keep, keep_scale));

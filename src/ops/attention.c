@@ -133,11 +133,12 @@ static void SY_FN(apply_mask)(SY_REAL *s, const mask_view *mv, int64_t b, int64_
     }
 }
 
-/* pd = p * keep * scale over n elements */
+/* pd = p * keep * scale over n elements; a multiply, not a branch, since
+** the mask is random */
 static void SY_FN(drop)(SY_REAL *pd, const SY_REAL *p, const unsigned char *keep, SY_REAL scale,
                         int64_t n) {
     int64_t i;
-    for (i = 0; i < n; i++) pd[i] = keep[i] ? p[i] * scale : 0;
+    for (i = 0; i < n; i++) pd[i] = p[i] * ((SY_REAL)keep[i] * scale);
 }
 
 static void SY_FN(forward)(SY_REAL *out, SY_REAL *weights, mats q, mats k, mats v,

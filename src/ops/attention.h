@@ -38,9 +38,10 @@ void sy_softmax_rows_backward(sy_dtype dt, void *dx, const void *dy, const void 
 /* The factor kept elements are multiplied by: 1/(1-p), and 0 for p = 1 (every
 ** element dropped). */
 double sy_dropout_scale(double p);
-/* Fills keep (any dtype, usually uint8) with 1 (kept, probability 1 - p) or
-** 0, from g (NULL: the default generator) in keep's row-major order. */
-sy_status sy_dropout_mask(sy_tensor *keep, sy_rng *g, double p);
+/* Fills keep, a contiguous uint8 tensor, with 1 (kept, probability 1 - p)
+** or 0 from g (NULL: the default generator): the same draw as
+** sy_rng_bernoulli(keep, g, 1 - p). */
+void sy_dropout_mask(sy_tensor *keep, sy_rng *g, double p);
 /* out = x * keep * scale: the forward (x the input) and the backward (x the
 ** incoming gradient) alike. keep is uint8 0/1; out, x, keep contiguous, one
 ** shape; out may be x. */
