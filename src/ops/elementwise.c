@@ -293,6 +293,20 @@ static void where_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
     const sy_dtype *dt = ctx;   /* out, cond, a, b */
     int64_t i;
     if (dt[0] == SY_F32 && dt[2] == SY_F32 && dt[3] == SY_F32) {
+        /* Contiguous rows with a contiguous or scalar second branch (the
+        ** ReLU and clamp backwards) get branch-free loops that vectorise. */
+        if (bs[0] == 4 && bs[1] == 1 && bs[2] == 4 && (bs[3] == 4 || bs[3] == 0)) {
+            float *o = (float *)p[0];
+            const uint8_t *c = (const uint8_t *)p[1];
+            const float *x = (const float *)p[2], *y = (const float *)p[3];
+            if (bs[3] == 0) {
+                const float y0 = y[0];
+                for (i = 0; i < n; i++) o[i] = c[i] ? x[i] : y0;
+            } else {
+                for (i = 0; i < n; i++) o[i] = c[i] ? x[i] : y[i];
+            }
+            return;
+        }
         for (i = 0; i < n; i++)
             *(float *)(p[0] + i * bs[0]) = *(const uint8_t *)(p[1] + i * bs[1])
                                                ? *(const float *)(p[2] + i * bs[2])
