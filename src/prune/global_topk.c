@@ -8,9 +8,11 @@
 ** bits; pass 2 copies the keys of the bucket holding rank k into a buffer;
 ** the buffer is then narrowed 11 bits at a time (counts only, no sort), which
 ** yields the k-th key tau and the number of active keys below it. Pass 3
-** prunes the active weights with key < tau and, in exact mode, the first
-** (k - below) with key == tau in tensor order, then flat index. The loops
-** are branch-free on the mask, whose 0/1 pattern is unpredictable.
+** prunes the active weights with key < tau; in exact mode the first
+** (k - below) with key == tau in tensor order, then flat index, are pruned
+** too: the buffer keeps positions and stays in position order, so they are
+** its first entries. The passes are branch-free on the mask, whose 0/1
+** pattern is unpredictable.
 */
 #include <math.h>
 #include <stdio.h>
@@ -21,13 +23,21 @@
 
 #define DIGIT_BITS 11
 #define DIGIT_SIZE (1 << DIGIT_BITS)
+#define HIST_WAYS 4
 
 typedef struct prune_view {
     void *w;
     uint8_t *m;
     int64_t n;
+    int64_t base;       /* position of w[0] in the scope: earlier tensors' sizes */
     int64_t active;     /* before the update */
 } prune_view;
+
+/* A key of the selected bucket and where it comes from in the scope. */
+typedef struct prune_cand {
+    uint64_t key;
+    int64_t pos;
+} prune_cand;
 
 static uint64_t key_at(const prune_view *v, sy_dtype dt, int64_t i) {
     if (dt == SY_F32) {
@@ -42,7 +52,9 @@ static uint64_t key_at(const prune_view *v, sy_dtype dt, int64_t i) {
 }
 
 /* Pass 1 over one tensor: active count, histogram of key >> shift (active
-** weights only) and the largest active key (for the NaN check). */
+** weights only) and the largest active key (for the NaN check). Neighbours
+** often fall in the same bucket, so HIST_WAYS histograms (summed by the
+** caller) keep consecutive increments from waiting on each other. */
 #define HIST_LOOP(T, U)                                                                 \
     static void hist_##T(prune_view *v, int shift, int64_t *hist, uint64_t *max_key) {  \
         const unsigned char *w = v->w;                                                  \
@@ -54,7 +66,7 @@ static uint64_t key_at(const prune_view *v, sy_dtype dt, int64_t i) {
             U key, on = (U)(m[i] != 0);                                                 \
             memcpy(&key, w + (size_t)i * sizeof key, sizeof key);                       \
             key &= sign_off;                                                            \
-            hist[key >> shift] += (int64_t)on;                                          \
+            hist[(i & (HIST_WAYS - 1)) * DIGIT_SIZE + (int64_t)(key >> shift)] += (int64_t)on; \
             active += (int64_t)on;                                                      \
             key &= (U)0 - on;                                                           \
             top = key > top ? key : top;                                                \
@@ -66,9 +78,10 @@ static uint64_t key_at(const prune_view *v, sy_dtype dt, int64_t i) {
 HIST_LOOP(u32, uint32_t)
 HIST_LOOP(u64, uint64_t)
 
-/* Pass 2 over one tensor: appends the active keys with key >> shift == bucket. */
+/* Pass 2 over one tensor: appends the active keys with key >> shift ==
+** bucket, with their positions, in position order. */
 #define GATHER_LOOP(T, U)                                                                 \
-    static int64_t gather_##T(const prune_view *v, int shift, uint64_t bucket, uint64_t *buf) { \
+    static int64_t gather_##T(const prune_view *v, int shift, uint64_t bucket, prune_cand *buf) { \
         const unsigned char *w = v->w;                                                    \
         const uint8_t *m = v->m;                                                          \
         const U sign_off = (U)~((U)1 << (sizeof(U) * 8 - 1));                             \
@@ -77,7 +90,8 @@ HIST_LOOP(u64, uint64_t)
             U key;                                                                        \
             memcpy(&key, w + (size_t)i * sizeof key, sizeof key);                         \
             key &= sign_off;                                                              \
-            buf[c] = (uint64_t)key;                                                       \
+            buf[c].key = (uint64_t)key;                                                   \
+            buf[c].pos = v->base + i;                                                     \
             c += (m[i] != 0) & ((uint64_t)(key >> shift) == bucket);                      \
         }                                                                                 \
         return c;                                                                         \
@@ -86,33 +100,46 @@ HIST_LOOP(u64, uint64_t)
 GATHER_LOOP(u32, uint32_t)
 GATHER_LOOP(u64, uint64_t)
 
-/* Pass 3 over one tensor: prunes active weights with key < tau, and with
-** key == tau while *ties > 0. Returns the number pruned. */
-#define PRUNE_LOOP(T, U, F)                                                             \
-    static int64_t prune_##T(const prune_view *v, uint64_t tau, int64_t *ties) {        \
-        F *w = (F *)v->w;                                                               \
+/* Pass 3 over one tensor: prunes the active weights with key < tau (the
+** weight's bits are cleared: +0). Branch-free, since which weights fall
+** below tau is as unpredictable as the mask. Returns the number pruned. */
+#define PRUNE_LOOP(T, U)                                                                \
+    static int64_t prune_##T(const prune_view *v, uint64_t tau) {                       \
+        unsigned char *w = v->w;                                                        \
         uint8_t *m = v->m;                                                              \
-        const U sign_off = (U)~((U)1 << (sizeof(U) * 8 - 1));                           \
+        const U sign_off = (U)~((U)1 << (sizeof(U) * 8 - 1)), t = (U)tau;               \
         int64_t i, pruned = 0;                                                          \
         for (i = 0; i < v->n; i++) {                                                    \
-            U key;                                                                      \
-            int on = m[i] != 0, cut;                                                    \
-            memcpy(&key, &w[i], sizeof key);                                            \
-            key &= sign_off;                                                            \
-            cut = on & ((uint64_t)key < tau);                                           \
-            if (on && (uint64_t)key == tau && *ties > 0) {                              \
-                cut = 1;                                                                \
-                --*ties;                                                                \
-            }                                                                           \
-            m[i] = cut ? 0 : m[i];                                                      \
-            w[i] = cut ? (F)0 : w[i];                                                   \
-            pruned += cut;                                                              \
+            U bits, cut, keep;                                                          \
+            memcpy(&bits, w + (size_t)i * sizeof bits, sizeof bits);                    \
+            cut = (U)(m[i] != 0) & (U)((bits & sign_off) < t);                          \
+            keep = cut - 1; /* all ones, or 0 when cut */                               \
+            m[i] = (uint8_t)(m[i] & (uint8_t)keep);                                     \
+            bits &= keep;                                                               \
+            memcpy(w + (size_t)i * sizeof bits, &bits, sizeof bits);                    \
+            pruned += (int64_t)cut;                                                     \
         }                                                                               \
         return pruned;                                                                  \
     }
 
-PRUNE_LOOP(u32, uint32_t, float)
-PRUNE_LOOP(u64, uint64_t, double)
+PRUNE_LOOP(u32, uint32_t)
+PRUNE_LOOP(u64, uint64_t)
+
+/* Exact mode's ties: prunes the weights at the first `ties` positions of
+** cand (ascending positions in the scope, all with key tau). */
+static int64_t prune_ties(const prune_view *views, sy_dtype dt, const prune_cand *cand,
+                          int64_t ties) {
+    int64_t j, t = 0;
+    for (j = 0; j < ties; j++) {
+        int64_t i;
+        while (cand[j].pos >= views[t].base + views[t].n) t++;
+        i = cand[j].pos - views[t].base;
+        views[t].m[i] = 0;
+        if (dt == SY_F32) ((float *)views[t].w)[i] = 0.0f;
+        else ((double *)views[t].w)[i] = 0.0;
+    }
+    return ties;
+}
 
 /* The bucket of hist holding rank r (1-based); *below gets the count of the
 ** buckets before it and r becomes the rank inside the bucket. */
@@ -127,9 +154,10 @@ static uint64_t find_bucket(const int64_t *hist, int64_t size, int64_t *r, int64
 /* The r-th smallest active key (1-based, 1 <= r <= active) over views,
 ** and the number of active keys strictly below it. hist was filled by pass 1
 ** with shift `shift`; buf has room for the bucket's keys plus one (the
-** gather loop stores before it decides to keep). */
+** gather loop stores before it decides to keep). On return buf[0..) holds
+** the active keys equal to tau, in position order. */
 static void select_key(uint64_t *tau, int64_t *below, const prune_view *views, int64_t n,
-                       sy_dtype dt, int shift, int64_t *hist, int64_t r, uint64_t *buf) {
+                       sy_dtype dt, int shift, int64_t *hist, int64_t r, prune_cand *buf) {
     int64_t i, total = 0;
     uint64_t prefix;
     *below = 0;
@@ -143,11 +171,12 @@ static void select_key(uint64_t *tau, int64_t *below, const prune_view *views, i
         int64_t kept = 0;
         shift -= d;
         memset(hist, 0, DIGIT_SIZE * sizeof *hist);
-        for (i = 0; i < total; i++) hist[(buf[i] >> shift) & digit_mask]++;
+        for (i = 0; i < total; i++) hist[(buf[i].key >> shift) & digit_mask]++;
         digit = find_bucket(hist, (int64_t)1 << d, &r, below);
+        /* in place and in order: positions stay ascending */
         for (i = 0; i < total; i++) {
             buf[kept] = buf[i];
-            kept += ((buf[i] >> shift) & digit_mask) == digit;
+            kept += ((buf[i].key >> shift) & digit_mask) == digit;
         }
         total = kept;
         prefix = (prefix << d) | digit;
@@ -195,22 +224,37 @@ typedef struct prune_job {
     double target;
     sy_prune_mode mode;
     int64_t *hist;       /* DIGIT_SIZE counters */
-    uint64_t *buf;       /* NULL: allocate per scope */
+    prune_cand *buf;     /* NULL: allocate per scope */
     const char *const *names;
 } prune_job;
+
+/* Pass 1 over views[0..n): job->hist[0..DIGIT_SIZE) gets the top-digit
+** histogram of the active keys, *max_key the largest active key. */
+static void histogram(prune_view *views, int64_t n, const prune_job *job, uint64_t *max_key) {
+    int64_t i, b;
+    int way;
+    memset(job->hist, 0, HIST_WAYS * DIGIT_SIZE * sizeof *job->hist);
+    *max_key = 0;
+    for (i = 0; i < n; i++) {
+        if (job->dt == SY_F32) hist_u32(&views[i], job->bits - DIGIT_BITS, job->hist, max_key);
+        else hist_u64(&views[i], job->bits - DIGIT_BITS, job->hist, max_key);
+    }
+    for (way = 1; way < HIST_WAYS; way++)
+        for (b = 0; b < DIGIT_SIZE; b++) job->hist[b] += job->hist[way * DIGIT_SIZE + b];
+}
 
 /* One scope: views[0..n) (the set's tensors first..first+n-1) ranked together. */
 static sy_status update_scope(sy_prune_result *res, prune_view *views, int64_t n, int64_t first,
                               const prune_job *job) {
     const int shift = job->bits - DIGIT_BITS;
-    int64_t i, total = 0, active = 0, k, below, ties;
-    uint64_t max_key = 0, tau, *buf = job->buf;
+    int64_t i, total = 0, active = 0, k, below;
+    uint64_t max_key = 0, tau;
+    prune_cand *buf = job->buf;
     size_t nbytes = 0;
     double want;
-    memset(job->hist, 0, DIGIT_SIZE * sizeof *job->hist);
+    for (i = 0; i < n; i++) views[i].base = i ? views[i - 1].base + views[i - 1].n : 0;
+    histogram(views, n, job, &max_key);
     for (i = 0; i < n; i++) {
-        if (job->dt == SY_F32) hist_u32(&views[i], shift, job->hist, &max_key);
-        else hist_u64(&views[i], shift, job->hist, &max_key);
         active += views[i].active;
         /* compat: a fully pruned tensor leaves the denominator */
         if (job->mode == SY_PRUNE_EXACT || views[i].active > 0) total += views[i].n;
@@ -234,15 +278,14 @@ static sy_status update_scope(sy_prune_result *res, prune_view *views, int64_t n
         if (!(buf = sy_mem_alloc(nbytes))) return SY_ERR_OOM;
     }
     select_key(&tau, &below, views, n, job->dt, shift, job->hist, k, buf);
-    if (nbytes) sy_mem_free(buf, nbytes);
-    /* compat prunes only the keys below tau; exact also takes k - below of
-    ** the keys equal to tau, in tensor order then flat index */
-    ties = job->mode == SY_PRUNE_EXACT ? k - below : 0;
     res->k += k;
     res->threshold = key_value(tau, job->dt);
     for (i = 0; i < n; i++)
-        res->pruned += job->dt == SY_F32 ? prune_u32(&views[i], tau, &ties)
-                                         : prune_u64(&views[i], tau, &ties);
+        res->pruned += job->dt == SY_F32 ? prune_u32(&views[i], tau) : prune_u64(&views[i], tau);
+    /* compat prunes only the keys below tau; exact also takes k - below of
+    ** the keys equal to tau, which buf lists in position order */
+    if (job->mode == SY_PRUNE_EXACT) res->pruned += prune_ties(views, job->dt, buf, k - below);
+    if (nbytes) sy_mem_free(buf, nbytes);
     return SY_OK;
 }
 
@@ -284,9 +327,9 @@ sy_status sy_prune_update(sy_prune_result *res, sy_tensor *const *weights, sy_te
     job.mode = mode;
     job.names = names;
     job.buf = NULL;
-    nbytes = (size_t)n * sizeof *views + DIGIT_SIZE * sizeof *job.hist;
+    nbytes = (size_t)n * sizeof *views + HIST_WAYS * DIGIT_SIZE * sizeof *job.hist;
     if (!(job.hist = sy_mem_alloc(nbytes))) return SY_ERR_OOM;
-    views = (prune_view *)(job.hist + DIGIT_SIZE);
+    views = (prune_view *)(job.hist + HIST_WAYS * DIGIT_SIZE);
     for (i = 0; i < n; i++) {
         views[i].w = sy_tensor_data(weights[i]);
         views[i].m = sy_tensor_data(masks[i]);
@@ -301,11 +344,8 @@ sy_status sy_prune_update(sy_prune_result *res, sy_tensor *const *weights, sy_te
         buf_bytes = (size_t)(largest + 1) * sizeof *job.buf;
         if (!(job.buf = sy_mem_alloc(buf_bytes))) st = SY_ERR_OOM;
         for (i = 0; i < n && st == SY_OK; i++) {
-            uint64_t max_key = 0;
-            int64_t *hist = job.hist;
-            memset(hist, 0, DIGIT_SIZE * sizeof *hist);
-            if (job.dt == SY_F32) hist_u32(&views[i], job.bits - DIGIT_BITS, hist, &max_key);
-            else hist_u64(&views[i], job.bits - DIGIT_BITS, hist, &max_key);
+            uint64_t max_key;
+            histogram(views + i, 1, &job, &max_key);
             if (max_key > job.nan_above) st = nan_check(views + i, 1, job.dt, job.nan_above, i, names);
         }
         for (i = 0; i < n && st == SY_OK; i++) st = update_scope(res, views + i, 1, i, &job);
