@@ -223,7 +223,7 @@ typedef struct prune_job {
     uint64_t nan_above;  /* keys above this are NaN */
     double target;
     sy_prune_mode mode;
-    int64_t *hist;       /* DIGIT_SIZE counters */
+    int64_t *hist;       /* HIST_WAYS * DIGIT_SIZE counters */
     prune_cand *buf;     /* NULL: allocate per scope */
     const char *const *names;
 } prune_job;
