@@ -167,6 +167,26 @@ describe("prune presets", function()
     assert.same({ "paper", "reference_lstm", "reference_patchtst", "reference_rnn" }, names)
   end)
 
+  it("select the reference code's prunable sets on the paper's models", function()
+    local rnn = prune.Pruner(sy.models.RNN { input_dim = 4 }, { preset = "reference_rnn" })
+    assert.same({ "rnn.weight_ih_l0", "rnn.weight_hh_l0", "fc.weight" }, rnn.names)
+    local lstm = prune.Pruner(sy.models.LSTM { input_dim = 10 }, { preset = "reference_lstm" })
+    assert.same({ "lstm.weight_ih_l0", "lstm.weight_hh_l0", "fc.weight" }, lstm.names)
+    assert.equal(256 * 10 + 256 * 64 + 64, lstm.total)
+    -- every Linear weight and the LayerNorm scales in the blocks, the patch
+    -- projection and the head; not the final LayerNorm, pos_embed or biases
+    local tst = prune.Pruner(sy.models.PaperPatchTST { input_dim = 5, seq_len = 30 },
+      { preset = "reference_patchtst" })
+    local want = { "patch_embed.weight" }
+    for i = 0, 1 do
+      for _, n in ipairs({ "attn.q", "attn.k", "attn.v", "attn.out", "ln1", "ff1", "ff2", "ln2" }) do
+        want[#want + 1] = ("blocks.%d.%s.weight"):format(i, n)
+      end
+    end
+    want[#want + 1] = "head.weight"
+    assert.same(want, tst.names)
+  end)
+
   it("build pruners, with overrides", function()
     local p = prune.Pruner(mlp(), { preset = "reference_lstm", total = 30 })
     assert.is_true(p.compat)
