@@ -6,30 +6,8 @@ local sy = require("synlua")
 local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
 local SOURCE_DIR = assert(os.getenv("SYNLUA_SOURCE_DIR"), "SYNLUA_SOURCE_DIR is not set")
 
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local temps = {}
-local function tempfile(text)
-  local path = os.tmpname()
-  temps[#temps + 1] = path
-  if text then write_file(path, text) end
-  return path
-end
+local util = require("testutil")
+local quote, slurp, write_file, tempfile = util.quote, util.slurp, util.write_file, util.tempfile
 
 -- Runs synlua with the given arguments and stdin text (none: /dev/null);
 -- returns stdout, stderr and the exit status.
@@ -53,9 +31,7 @@ local function escape(s)
   return (s:gsub("%p", "%%%0"))
 end
 
-teardown(function()
-  for _, path in ipairs(temps) do os.remove(path) end
-end)
+teardown(util.cleanup)
 
 describe("synlua options", function()
   it("-v prints the synlua and Lua versions", function()

@@ -4,12 +4,7 @@ local sy = require("synlua")
 
 local SOURCE_DIR = os.getenv("SYNLUA_SOURCE_DIR") or "."
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = require("testutil").slurp
 
 describe("README", function()
   it("trains, prints falling losses and saves the model", function()

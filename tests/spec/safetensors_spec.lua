@@ -13,29 +13,10 @@ local function has(msg, phrase)
   assert.is_truthy(msg:find(phrase, 1, true), ("expected %q in %q"):format(phrase, msg))
 end
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local util = require("testutil")
+local slurp, spit, tmpname = util.slurp, util.write_file, function() return util.tempfile() end
 
-local function spit(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local tmp = {}
-local function tmpname()
-  local p = os.tmpname()
-  tmp[#tmp + 1] = p
-  return p
-end
-
-teardown(function()
-  for _, p in ipairs(tmp) do os.remove(p) end
-end)
+teardown(util.cleanup)
 
 describe("sy.save / sy.load", function()
   it("round-trips every dtype with its values and shape", function()
