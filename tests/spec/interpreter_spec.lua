@@ -7,7 +7,7 @@ local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
 local SOURCE_DIR = assert(os.getenv("SYNLUA_SOURCE_DIR"), "SYNLUA_SOURCE_DIR is not set")
 
 local util = require("testutil")
-local quote, slurp, write_file, tempfile = util.quote, util.slurp, util.write_file, util.tempfile
+local quote, slurp, tempfile = util.quote, util.slurp, util.tempfile
 
 -- Runs synlua with the given arguments and stdin text (none: /dev/null);
 -- returns stdout, stderr and the exit status.
