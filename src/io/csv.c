@@ -653,7 +653,8 @@ static void typed_row_end(reader *r) {
 
 static void sample_field_add(reader *r, const char *s, size_t n) {
     sample_field *f;
-    if (!grow((void **)&r->sbytes, 1, &r->scap, r->slen + n) ||
+    /* + 1: the buffer exists even when every field so far is empty */
+    if (!grow((void **)&r->sbytes, 1, &r->scap, r->slen + n + 1) ||
         !grow((void **)&r->sfields, sizeof *r->sfields, &r->capsfields, r->nsfields + 1)) {
         oom(r);
         return;
