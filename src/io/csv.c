@@ -331,6 +331,37 @@ sy_status sy_datetime_parts(sy_tensor **out, const sy_tensor *seconds) {
     return SY_OK;
 }
 
+sy_status sy_column_fill(sy_tensor *t, sy_fill_method method, int64_t *filled) {
+    double *x, last = NAN, sum = 0;
+    int64_t n, st, i, count = 0, present = 0;
+    *filled = 0;
+    if (t->ndim != 1 || t->dtype != SY_F64)
+        return sy_error(SY_ERR_ARG, "fill: expected a 1-d float64 tensor, got %d-d %s", t->ndim,
+                        sy_dtype_name(t->dtype));
+    x = sy_tensor_data(t);
+    n = t->size[0];
+    st = t->stride[0];
+    if (method == SY_FILL_MEAN) {
+        for (i = 0; i < n; i++)
+            if (x[i * st] == x[i * st]) sum += x[i * st], present++;
+        last = present ? sum / (double)present : NAN;
+    }
+    for (i = 0; i < n; i++) {
+        int64_t k = method == SY_FILL_BACKWARD ? n - 1 - i : i;
+        double *v = &x[k * st];
+        if (*v != *v) {
+            if (last == last) {
+                *v = last;
+                count++;
+            }
+        } else if (method != SY_FILL_MEAN) {
+            last = *v;
+        }
+    }
+    *filled = count;
+    return SY_OK;
+}
+
 /* ================================================================= reader */
 
 typedef struct column {

@@ -1,7 +1,7 @@
 /*
 ** csv.h -- delimited text files (CSV, `;`-separated, tab-separated) read
-** through libcsv into typed columns, and the calendar arithmetic the data
-** layer needs (date/time parsing, date parts).
+** through libcsv into typed columns, and the column kernels the data layer
+** needs on what it read (date/time parsing, date parts, gap filling).
 **
 ** The reader streams: the file goes through libcsv in blocks and every field
 ** lands in its column's buffer as it is parsed, so memory is the size of the
@@ -97,5 +97,12 @@ int sy_csv_parse_time(const char *s, size_t n, double *out);
 ** day of week (Monday = 0), is-weekend (0/1). NaN gives a row of NaN. */
 #define SY_DATE_NPARTS 7
 sy_status sy_datetime_parts(sy_tensor **out, const sy_tensor *seconds);
+
+/* Fills the NaN entries of a 1-d float64 tensor in place: FORWARD with the
+** last value before each, BACKWARD with the next one after it, MEAN with the
+** mean of the other values; entries with nothing to take from stay NaN.
+** *filled gets the number of entries filled. */
+typedef enum sy_fill_method { SY_FILL_FORWARD, SY_FILL_BACKWARD, SY_FILL_MEAN } sy_fill_method;
+sy_status sy_column_fill(sy_tensor *t, sy_fill_method method, int64_t *filled);
 
 #endif

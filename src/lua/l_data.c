@@ -6,6 +6,7 @@
 **   sy._read_csv(path [, opts]) -> {names = {...}, kinds = {...},
 **                                   columns = {...}, rows = n, delimiter = ","}
 **   sy._datetime_parts(seconds) -> [n, 7] float64
+**   sy._fill_gaps(t, "forward" | "backward" | "mean") -> number filled (in place)
 **   sy._parse_number(s [, decimal]), sy._parse_datetime(s [, dayfirst]),
 **   sy._parse_time(s) -> number or nil
 */
@@ -254,6 +255,21 @@ static int l_datetime_parts(lua_State *L) {
     return 1;
 }
 
+/* sy._fill_gaps(t, "forward" | "backward" | "mean") -> count: fills the NaN
+** of a 1-d float64 tensor in place. */
+static int l_fill_gaps(lua_State *L) {
+    static const char *const methods[] = {"forward", "backward", "mean", NULL};
+    sy_tensor *t = sylua_checktensor(L, 1);
+    int m = luaL_checkoption(L, 2, NULL, methods);
+    int64_t filled;
+    if (t->ndim != 1 || t->dtype != SY_F64)
+        luaL_argerror(L, 1, lua_pushfstring(L, "expected a 1-d float64 tensor, got %d-d %s", t->ndim,
+                                            sy_dtype_name(t->dtype)));
+    sylua_check(L, sy_column_fill(t, (sy_fill_method)m, &filled));
+    lua_pushinteger(L, (lua_Integer)filled);
+    return 1;
+}
+
 static int push_parsed(lua_State *L, int ok, double v) {
     if (ok) lua_pushnumber(L, v);
     else lua_pushnil(L);
@@ -289,6 +305,7 @@ static int l_parse_time(lua_State *L) {
 
 static const luaL_Reg funcs[] = {{"_read_csv", l_read_csv},
                                  {"_datetime_parts", l_datetime_parts},
+                                 {"_fill_gaps", l_fill_gaps},
                                  {"_parse_number", l_parse_number},
                                  {"_parse_datetime", l_parse_datetime},
                                  {"_parse_time", l_parse_time},

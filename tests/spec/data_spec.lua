@@ -340,6 +340,11 @@ describe("feature engineering", function()
     assert.are.equal(4, counts.v)
     same_values({ NAN, 1, NAN, NAN, 4, NAN }, f:col("v"):totable())   -- the input is untouched
     has(errmsg(sy.data.fill, f, { "sideways" }), "unknown method 'sideways'")
+    -- the kernel also fills a strided column in place
+    local m = sy.tensor({ { 1, NAN }, { NAN, 5 }, { 3, NAN } }, "float64")
+    assert.are.equal(1, sy._fill_gaps(m:select(2, 1), "forward"))
+    assert.are.equal(2, sy._fill_gaps(m:select(2, 2), "mean"))
+    same_values({ 1, 5, 1, 5, 3, 5 }, m:view(6):totable())
   end)
 
   it("runs the whole recipe for each protocol; leads only under paper and only on request", function()

@@ -91,8 +91,12 @@ function M.label_encode(f, opts)
     local kind = f:kind(name)
     if not exclude[name] and (kind == "text" or kind == "number") then
       local c = f:col(name)
-      local values = kind == "text" and c or c:totable()
-      local levels = distinct(values, n, (explicit or kind == "text") and math.huge or max)
+      local limit = (explicit or kind == "text") and math.huge or max
+      -- most number columns show more than `max` values in their first rows
+      local maybe = kind == "text" or limit == math.huge or n <= 4096
+        or distinct(c:narrow(1, 1, 4096):totable(), 4096, limit) ~= nil
+      local values = maybe and (kind == "text" and c or c:totable())
+      local levels = maybe and distinct(values, n, limit)
       if levels then
         local code = {}
         for i, v in ipairs(levels) do code[v] = i - 1 end
@@ -144,43 +148,6 @@ end
 
 local FILLS = { forward = true, backward = true, mean = true }
 
-local function fill_values(v, n, methods)
-  local filled = 0
-  for _, m in ipairs(methods) do
-    if m == "forward" then
-      local last
-      for i = 1, n do
-        if v[i] ~= v[i] then
-          if last ~= nil then v[i] = last; filled = filled + 1 end
-        else
-          last = v[i]
-        end
-      end
-    elseif m == "backward" then
-      local nxt
-      for i = n, 1, -1 do
-        if v[i] ~= v[i] then
-          if nxt ~= nil then v[i] = nxt; filled = filled + 1 end
-        else
-          nxt = v[i]
-        end
-      end
-    else
-      local sum, count = 0, 0
-      for i = 1, n do
-        if v[i] == v[i] then sum = sum + v[i]; count = count + 1 end
-      end
-      if count > 0 then
-        local mean = sum / count
-        for i = 1, n do
-          if v[i] ~= v[i] then v[i] = mean; filled = filled + 1 end
-        end
-      end
-    end
-  end
-  return filled
-end
-
 -- Fills missing values of number columns (opts.columns, default all) by the
 -- methods in order: "forward" (last value seen), "backward" (next value
 -- seen), "mean" (mean of the column's values). Returns the new frame and the
@@ -203,9 +170,10 @@ function M.fill(f, methods, opts)
     check_number_column(f, name, "fill")
     local c = f:col(name)
     if n > 0 and c:isnan():sum():item() > 0 then
-      local v = c:totable()
-      counts[name] = fill_values(v, n, methods)
-      out:set(name, sy.tensor(v, "float64"), "number")
+      local v, filled = c:clone(), 0
+      for _, m in ipairs(methods) do filled = filled + sy._fill_gaps(v, m) end
+      counts[name] = filled
+      out:set(name, v, "number")
     end
   end
   return out, counts

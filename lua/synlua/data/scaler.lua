@@ -33,14 +33,17 @@ function Scaler:fit(t)
   check_input(t, "fit", 2)
   if t:size(1) == 0 then error("fit: no rows to fit on", 2) end
   local x = t:double()
-  if x:isnan():sum():item() > 0 then error("fit: the data has missing values (NaN); fill them first", 2) end
   local shift, scale
   if self.kind == "standard" then
     shift = x:mean(1)
-    scale = (x - shift):square():mean(1):sqrt()
+    scale = x:var(1, false, false):sqrt()    -- population variance, as scikit-learn
   else
     shift = x:min(1)
     scale = x:max(1) - shift
+  end
+  -- NaN anywhere in a column makes its statistics NaN
+  if (shift:isnan():sum() + scale:isnan():sum()):item() > 0 then
+    error("fit: the data has missing values (NaN); fill them first", 2)
   end
   scale = sy.where(scale:eq(0), 1, scale)
   self.shift, self.scale, self.columns = shift, scale, t:dim() == 2 and t:size(2) or nil
@@ -60,7 +63,7 @@ end
 function Scaler:transform(t)
   check_fitted(self, t, "transform")
   local dt = t:dtype()
-  return ((t:double() - self.shift) / self.scale):to(dt)
+  return (t:double() - self.shift):div_(self.scale):to(dt)
 end
 
 -- t * scale + shift: back to the original units (for predictions of the
@@ -68,7 +71,7 @@ end
 function Scaler:inverse(t)
   check_fitted(self, t, "inverse")
   local dt = t:dtype()
-  return (t:double() * self.scale + self.shift):to(dt)
+  return (t:double() * self.scale):add_(self.shift):to(dt)
 end
 
 function Scaler:fit_transform(t) return self:fit(t):transform(t) end

@@ -113,14 +113,17 @@ function M.prepare(f, opts)
     if not f:has(name) or f:kind(name) ~= "number" then
       error(string.format("prepare: feature '%s' is not a number column of the frame", tostring(name)), 2)
     end
-    local missing = f:col(name):isnan():sum():item()
-    if missing > 0 then
-      error(string.format("prepare: column '%s' has %d missing values; fill them first (sy.data.fill or " ..
-        "sy.data.engineer)", name, math.tointeger(missing) or missing), 2)
-    end
   end
   local X = f:tensor(features)
   local y = f:col(target)
+  local missing = X:isnan():sum(1):totable()
+  missing[#missing + 1] = y:isnan():sum():item()
+  for j, m in ipairs(missing) do
+    if m > 0 then
+      error(string.format("prepare: column '%s' has %d missing values; fill them first (sy.data.fill or " ..
+        "sy.data.engineer)", features[j] or target, math.tointeger(m) or m), 2)
+    end
+  end
   local T = f:rows()
   local N = T - L - h + 1
   if N < 2 then
