@@ -202,12 +202,10 @@ local function download(url, dest, quiet)
   local cmd
   if have("curl") then
     cmd = string.format("curl -fL --connect-timeout 30 %s -o %s %s", quiet and "-sS" or "--progress-bar",
-      shell_quote(dest),
-      shell_quote(url))
+      shell_quote(dest), shell_quote(url))
   elseif have("wget") then
     cmd = string.format("wget --timeout=30 --tries=2 %s -O %s %s", quiet and "-q" or "-q --show-progress",
-      shell_quote(dest),
-      shell_quote(url))
+      shell_quote(dest), shell_quote(url))
   else
     return false, "neither curl nor wget is installed"
   end
