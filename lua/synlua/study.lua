@@ -549,7 +549,8 @@ function M.main(spec, argv)
   if not run_ok then
     -- positions inside synlua's own files say nothing to the user
     local msg = tostring(err_or_summaries):gsub("^[^\n]-synlua/[%w_/]+%.lua:%d+: ", "")
-    io.stderr:write(("%s: %s\n"):format(script, msg))
+    -- on a terminal the progress bar may still be on the line
+    io.stderr:write(sy.train.stderr_is_terminal() and "\r\27[K" or "", ("%s: %s\n"):format(script, msg))
     os.exit(1)
   end
   if not complete then os.exit(3) end

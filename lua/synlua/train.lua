@@ -428,8 +428,8 @@ local function prune_options(default, user)
 end
 
 --- sy.train.trial(opts) -> result. Options:
---   model        function(o) -> a new model (o.dropout: the method's p); called
---                after sy.manual_seed(seed), so the seed fixes the initialisation
+--   model        function(o) -> a new model (o.dropout: the method's p; o.method);
+--                called after sy.manual_seed(seed), so the seed fixes the initialisation
 --   data         {train = {X, y}, val = {X, y}, test = {X, y}, y_scaler} (sy.data.prepare)
 --   method       "none" (default), "dropout", "mc", "prune"
 --   protocol     "paper" or "clean" (default: data.protocol, else "clean")
