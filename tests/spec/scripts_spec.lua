@@ -157,21 +157,21 @@ describe("scripts/patchtst_sp500.lua (the flagship)", function()
       assert.equals(r.sparsity_target, r.sparsity_mean)
       assert.equals(0, r.sparsity_mean)
     end
-    assert.same({ 0, 0.3, 0.3, 0.3 }, (function()
-      local p = {}
-      for i, l in ipairs(rows) do p[i] = parse_json(l).dropout end
-      return p
-    end)())
+    local dropout = {}
+    for i, l in ipairs(rows) do dropout[i] = parse_json(l).dropout end
+    assert.same({ 0, 0.3, 0.3, 0.3 }, dropout)
     -- with pruning still in warm-up and the pruning arm's dropout 0.3, it trains as the dropout arm
     assert.equals(parse_json(rows[2]).mae_mean, parse_json(rows[4]).mae_mean)
   end)
+end)
 
-  it("prints the table of MAE (mean and 95% CI), sparsity and time per method", function()
-    local status, out, err = run("patchtst_sp500", "--epochs 1 --trials 2 --seq-len 3 --method none,prune --quiet")
+describe("the study scripts", function()
+  it("print the table of MAE (mean and 95% CI), sparsity and time per method", function()
+    local status, out, err = run("rnn_sp500", "--epochs 1 --trials 2 --seq-len 3 --method none,prune --quiet")
     assert.equals(0, status, err)
     assert.equals("", err)
     local l = lines(out)
-    assert.matches("^patchtst on sp500: paper protocol, 2 trials %(seeds 42%-43%), at most 1 epoch, 1 thread$", l[1])
+    assert.matches("^rnn on sp500: paper protocol, 2 trials %(seeds 42%-43%), at most 1 epoch, 1 thread$", l[1])
     assert.matches("seq_len  method +MAE  95%% CI +RMSE  epochs  sparsity  s/epoch  peak MB", l[3])
     assert.matches("^      3  none +%d+%.%d+  %[%-?%d+%.%d+, %d+%.%d+%] +%d+%.%d+ +1%.0 +0%.0%% +%d%.%d+ +%d+%.%d$",
       l[4])
@@ -179,9 +179,7 @@ describe("scripts/patchtst_sp500.lua (the flagship)", function()
     assert.matches("^finished in %d+%.%d s$", l[6])
     assert.equals(6, #l)
   end)
-end)
 
-describe("the study scripts", function()
   it("all answer --help with every flag", function()
     for _, s in ipairs(SCRIPTS) do
       local status, out, err = run(s, "--help")
