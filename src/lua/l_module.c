@@ -26,10 +26,19 @@ static int l_memory(lua_State *L) {
     return 2;
 }
 
+/* sy.memory_reset_peak(): the next sy.memory() peak counts from the bytes
+** held now (per-trial peaks in a long experiment). */
+static int l_memory_reset_peak(lua_State *L) {
+    luaL_argexpected(L, lua_isnone(L, 1), 1, "no value");
+    sy_mem_reset_peak();
+    return 0;
+}
+
 static const luaL_Reg funcs[] = {
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads},
     {"memory", l_memory},
+    {"memory_reset_peak", l_memory_reset_peak},
     {NULL, NULL}};
 
 int luaopen_synlua_core(lua_State *L) {

@@ -1,0 +1,16 @@
+-- The whole study of the paper in one command: every architecture (rnn,
+-- lstm, patchtst), dataset (sp500, bitcoin, airquality, household),
+-- sequence length (1, 3, 7, 14, 30, 60) and method (none, dropout, mc,
+-- prune), 10 seeds each, under the reference code's protocol by default.
+-- Each finished trial is appended to <out>/trials.csv at once; the same
+-- command run again skips what is done, so an interrupted grid resumes.
+--
+--   synlua scripts/paper_grid.lua --out results/grid --report results/grid/report
+--   synlua scripts/paper_grid.lua --trials 2 --epochs 3 --seq-len 3,14 --jobs 2 --out /tmp/g --report /tmp/g/report
+--   synlua scripts/paper_grid.lua --shard 2/4 --out results/grid     # the second of four machines
+--   synlua scripts/paper_grid.lua --merge m1/trials.shard-1-of-2.csv m2/trials.shard-2-of-2.csv --out results/grid
+--   synlua scripts/paper_grid.lua --grid my_grid.lua --out results/mine   # the grid as a Lua table
+--
+-- synlua.experiment does the work (its header explains the results file,
+-- resuming, --jobs and --shard); sy.report writes the tables and figures.
+require("synlua.experiment").main(arg)
