@@ -23,7 +23,9 @@ local function synthetic(L, D)
   return { train = part(1, 200), val = part(201, 60), test = part(261, 60), y_scaler = ys }
 end
 
-local function rnn(D) return function(o) return sy.models.RNN({ input_dim = D or 3, hidden = 8, dropout = o.dropout }) end end
+local function rnn(D)
+  return function(o) return sy.models.RNN({ input_dim = D or 3, hidden = 8, dropout = o.dropout }) end
+end
 
 local function tmpfile(suffix)
   local p = os.tmpname()
