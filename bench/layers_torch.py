@@ -1,6 +1,12 @@
 """PyTorch twin of bench/layers.lua: the same layers, shapes and timing
-protocol; prints one JSON object per case. Run by bench/layers.lua with
-Debian's python3-torch:  /usr/bin/python3 bench/layers_torch.py THREADS REPS
+protocol. Run by bench/layers.lua once per round and thread count with
+Debian's python3-torch:
+
+    /usr/bin/python3 bench/layers_torch.py THREADS REPS BLOCKS
+
+Prints one JSON object with the versions, then one per case with the best
+block's wall-clock and process CPU seconds per step (each the minimum over
+BLOCKS blocks of REPS steps, after 3 warm-up steps).
 """
 import json
 import sys
@@ -8,9 +14,10 @@ import time
 
 import torch
 
-threads, reps = int(sys.argv[1]), int(sys.argv[2])
+threads, reps, blocks = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
 
 
 class Block(torch.nn.Module):
@@ -44,13 +51,14 @@ def case(name, model, x):
 
     for _ in range(3):
         step()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
+    wall = cpu = float("inf")
+    for _ in range(blocks):
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(reps):
             step()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    print(json.dumps({"case": name, "seconds": best}), flush=True)
+        wall = min(wall, (time.perf_counter() - t0) / reps)
+        cpu = min(cpu, (time.process_time() - c0) / reps)
+    print(json.dumps({"case": name, "seconds": wall, "cpu_seconds": cpu}), flush=True)
 
 
 case("lstm", torch.nn.LSTM(10, 64, batch_first=True), torch.randn(64, 60, 10))
