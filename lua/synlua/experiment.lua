@@ -764,9 +764,8 @@ local function run_here(o, todo, path, say, heartbeat)
         t.method == "prune" and ("  sparsity %.1f%%"):format(100 * row.sparsity) or "", row.seconds_per_epoch,
         sy._now() - started))
     end
-    if heartbeat then
-      heartbeat:write("+")
-      heartbeat:flush()
+    if heartbeat and not (heartbeat:write("+") and heartbeat:flush()) then
+      fail("the grid that started this worker is gone; stopping (the trials done so far are saved)")
     end
   end
   out:close()

@@ -475,6 +475,7 @@ function M.summary(s)
   for _, arch in ipairs(s.archs) do
     local counts = { wins = {}, loses = {}, ties = {}, untested = {} }
     local per_len = { wins = 0, loses = 0, ties = 0, untested = 0 }
+    local fewest = math.huge   -- the fewest trials paired in a per-length test
     local best, best_paper, nds, short = 0, 0, 0, {}
     for _, ds in ipairs(arch.datasets) do
       if ds.agg.prune then
@@ -495,6 +496,7 @@ function M.summary(s)
               local pw = ds.paired[L].prune[m]
               local pv = verdict(pw, pw and pw.diff or 0)
               per_len[pv] = per_len[pv] + 1
+              fewest = math.min(fewest, ds.cells.prune[L].n, ds.cells[m][L].n)
             end
           end
         end
@@ -528,8 +530,10 @@ function M.summary(s)
       lines[#lines + 1] = line
       local lt = per_len.wins + per_len.loses + per_len.ties + per_len.untested
       lines[#lines + 1] = ("%s, per sequence length (Wilcoxon over the trials, paired by seed): pruning wins %d, "
-        .. "loses %d and ties %d of %d comparisons."):format(name_of("model", arch.model), per_len.wins,
-        per_len.loses, per_len.ties + per_len.untested, lt)
+        .. "loses %d and ties %d of %d comparisons%s."):format(name_of("model", arch.model), per_len.wins,
+        per_len.loses, per_len.ties + per_len.untested, lt,
+        fewest < math.huge and 2 / 2 ^ fewest >= M.ALPHA and ("; with %d trials the smallest possible exact p is "
+          .. "%.3g, so none can reach p < %.2f"):format(fewest, 2 / 2 ^ fewest, M.ALPHA) or "")
       lines[#lines + 1] = ("%s: pruning has the lowest mean MAE on %d of %d datasets (the paper: %d of %d)."):format(
         name_of("model", arch.model), best, nds, best_paper, nds)
     end

@@ -273,8 +273,26 @@ describe("sy.report", function()
     has(lines[1], "Too few complete sequence lengths for any difference to reach p < 0.05 on: Bitcoin Daily (5, "
       .. "p >= 0.0625).")
     -- 3 seeds: the smallest exact p per length is 0.25
-    has(lines[2], "pruning wins 0, loses 0 and ties 51 of 51 comparisons")
+    has(lines[2], "pruning wins 0, loses 0 and ties 51 of 51 comparisons; with 3 trials the smallest possible "
+      .. "exact p is 0.25, so none can reach p < 0.05.")
     has(lines[3], "pruning has the lowest mean MAE on 2 of 3 datasets (the paper: 2 of 3)")
+  end)
+
+  it("finds a per-length win when enough trials agree (paired by seed)", function()
+    local few = {}
+    for i, seed in ipairs({ 1, 2, 3, 4, 5, 6 }) do
+      for _, m in ipairs({ "none", "prune" }) do
+        few[#few + 1] = { model = "rnn", dataset = "bitcoin", protocol = "paper", seq_len = 7, method = m, seed = seed,
+                          max_epochs = 5, mae = (m == "none" and 2.0 or 1.0) + 0.1 * i + (m == "none" and 0.01 * i or 0) }
+        few[#few].key = ex.key(few[#few])
+      end
+    end
+    local s = report.analyse(few).studies[1]
+    local lines = report.summary(s)
+    has(lines[1], "RNN: synaptic pruning wins 0, loses 0 and ties 1 of 1")   -- one length: p = 1
+    has(lines[2], "RNN, per sequence length (Wilcoxon over the trials, paired by seed): pruning wins 1, loses 0 and "
+      .. "ties 0 of 1 comparisons.")
+    close(0.03125, s.archs[1].datasets[1].paired[7].prune.none.pvalue, 1e-15, "6 seeds")
   end)
 
   describe("written", function()

@@ -12,6 +12,8 @@ local floor, ceil, log10, max, min, abs = math.floor, math.ceil, math.log10, mat
 
 -- Colours of Paul Tol's "bright" scheme (distinguishable with colour-blindness).
 M.PALETTE = { "#4477AA", "#EE6677", "#CCBB44", "#228833", "#66CCEE", "#AA3377", "#BBBBBB" }
+-- Dash patterns of the line series, so lines that coincide stay visible.
+M.DASHES = { "none", "7 3", "2 3", "10 3 2 3", "4 2", "1 2", "12 4" }
 
 local FONT = 'font-family="Helvetica, Arial, sans-serif"'
 
@@ -123,12 +125,13 @@ local function header(d, spec, names, colors, kind)
     local x = 70
     for i, name in ipairs(names) do
       if kind == "line" then
-        d:line(x, y - 4, x + 18, y - 4, { stroke = colors[i], stroke_width = "2" })
+        d:line(x, y - 4, x + 24, y - 4, { stroke = colors[i], stroke_width = "2",
+          stroke_dasharray = M.DASHES[(i - 1) % #M.DASHES + 1] })
       else
         d:rect(x, y - 10, 12, 12, { fill = colors[i] })
       end
-      d:text(x + 22, y, name)
-      x = x + 36 + text_width(name, 12)
+      d:text(x + 28, y, name)
+      x = x + 42 + text_width(name, 12)
     end
   end
   return y + 6
@@ -262,7 +265,10 @@ function M.lines(spec)
       local vals = p.values[s] or {}
       local run = {}
       local function flush()
-        if #run > 1 then d:polyline(run, { stroke = colors[s], stroke_width = "2", class = "line" }) end
+        if #run > 1 then
+          d:polyline(run, { stroke = colors[s], stroke_width = "2", class = "line",
+            stroke_dasharray = M.DASHES[(s - 1) % #M.DASHES + 1] })
+        end
         run = {}
       end
       for j = 1, nx do
