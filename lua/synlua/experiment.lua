@@ -35,7 +35,8 @@
 -- they append to the one results file. --shard I/N runs the I-th of N
 -- slices (trial number k, counted in the fixed grid order, belongs to slice
 -- (k - 1) % N + 1), so machines can split the grid and --merge combines
--- their files. Slices are fixed by the grid, not by what is done, so any
+-- their files; under mpirun, --shard mpi takes I and N from the rank
+-- (DESIGN.md §3: MPI shards the grid, --merge gathers the results). Slices are fixed by the grid, not by what is done, so any
 -- mix of runs resumes correctly. After the last trial the file is rewritten
 -- in a fixed order (M.sort_rows), so results do not depend on J.
 --
@@ -412,7 +413,7 @@ local GRID_FLAGS = {
   { "--datasets", "D[,D...]", "datasets: sp500, bitcoin, airquality, household (etth1, etth2)", "datasets" },
   { "--protocol", "P[,P...]", "paper (the reference code's) and/or clean (corrected)", "protocols" },
   { "--jobs", "N", "worker processes on this machine", "jobs" },
-  { "--shard", "I/N", "run only the I-th of N disjoint slices of the grid", "shard" },
+  { "--shard", "I/N", "run only the I-th of N disjoint slices of the grid ('mpi': the rank's under mpirun)", "shard" },
   { "--merge", nil, "combine the result files given as arguments into --out (or --results)", "merge" },
   { "--grid", "FILE", "the grid as a Lua table (file returning {archs = ..., ...}); flags override it", "grid" },
   { "--report", "DIR", "write the report (tables, figures, index.html) there at the end", "report" },
@@ -462,6 +463,16 @@ local GRID_PARSE = {
     return n
   end,
   shard = function(flag, v)
+    if v == "mpi" then
+      -- under mpirun each rank runs its own slice (Open MPI's or MPICH's variables)
+      local rank = os.getenv("OMPI_COMM_WORLD_RANK") or os.getenv("PMI_RANK")
+      local size = os.getenv("OMPI_COMM_WORLD_SIZE") or os.getenv("PMI_SIZE")
+      if not (rank and size and rank:match("^%d+$") and size:match("^%d+$")) then
+        usage_error("%s mpi: no MPI rank in the environment (OMPI_COMM_WORLD_RANK/SIZE or PMI_RANK/SIZE); "
+          .. "start it with mpirun", flag)
+      end
+      v = ("%d/%s"):format(tonumber(rank) + 1, size)
+    end
     local i, n = v:match("^(%d+)/(%d+)$")
     i, n = math.tointeger(tonumber(i)), math.tointeger(tonumber(n))
     if not i or n < 1 or i < 1 or i > n then

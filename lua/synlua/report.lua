@@ -459,6 +459,71 @@ M.CONFIG_CSV_FIELDS = { "study", "protocol", "max_epochs", "model", "dataset", "
   "mae_mean", "mae_std", "mae_ci_low", "mae_ci_high", "rmse_mean", "epochs_mean", "sparsity_mean",
   "seconds_per_epoch", "tensor_peak_mb", "peak_rss_mb", "diverged" }
 
+-- Every study's mean MAE and rank per architecture, dataset and method in
+-- adjacent columns (the protocols side by side), then the published value.
+local function protocols_table(a)
+  local rows, seen, cells = {}, {}, {}
+  for si, s in ipairs(a.studies) do
+    for _, arch in ipairs(s.archs) do
+      for _, ds in ipairs(arch.datasets) do
+        for _, m in ipairs(ds.methods) do
+          local k = arch.model .. "|" .. ds.dataset .. "|" .. m
+          if not seen[k] then
+            seen[k] = { model = arch.model, dataset = ds.dataset, method = m }
+            rows[#rows + 1] = seen[k]
+            cells[k] = {}
+          end
+          cells[k][si] = ds.agg[m]
+        end
+      end
+    end
+  end
+  local O = experiment.ORDER
+  table.sort(rows, function(x, y)
+    for _, f in ipairs({ "model", "dataset", "method" }) do
+      local rx, ry = rank_in(O[f], x[f]), rank_in(O[f], y[f])
+      if rx ~= ry then return rx < ry end
+      if x[f] ~= y[f] then return x[f] < y[f] end
+    end
+    return false
+  end)
+  local headers, align = { "Model", "Dataset", "Method" }, { "l", "l", "l" }
+  local csv_head = { "model", "dataset", "method" }
+  for _, s in ipairs(a.studies) do
+    headers[#headers + 1] = s.slug .. ": mean MAE"
+    headers[#headers + 1] = s.slug .. ": rank"
+    csv_head[#csv_head + 1] = s.slug .. "_mae_mean"
+    csv_head[#csv_head + 1] = s.slug .. "_rank"
+  end
+  headers[#headers + 1] = "Paper mean MAE"
+  csv_head[#csv_head + 1] = "paper_mean"
+  for i = 4, #headers do align[i] = "r" end
+  local t = { headers = headers, align = align, rows = {}, group_col = 2 }
+  local csv_rows = {}
+  local last
+  for _, r in ipairs(rows) do
+    local k = r.model .. "|" .. r.dataset .. "|" .. r.method
+    local group = r.model .. "|" .. r.dataset
+    local row = { group ~= last and name_of("model", r.model) or "", group ~= last and name_of("dataset", r.dataset) or "",
+                  name_of("method", r.method) }
+    local c = { r.model, r.dataset, r.method }
+    last = group
+    for si = 1, #a.studies do
+      local agg = cells[k][si]
+      row[#row + 1] = agg and fmt_num(agg.mean) or "-"
+      row[#row + 1] = agg and agg.rank and tostring(agg.rank) or "-"
+      c[#c + 1] = agg and raw(agg.mean) or ""
+      c[#c + 1] = agg and raw(agg.rank) or ""
+    end
+    local pm = paper.lookup(r.model, r.dataset, r.method)
+    row[#row + 1] = pm and fmt_num(pm.mean) or "-"
+    c[#c + 1] = pm and raw(pm.mean) or ""
+    t.rows[#t.rows + 1] = row
+    csv_rows[#csv_rows + 1] = c
+  end
+  return t, csv_head, csv_rows
+end
+
 -- ------------------------------------------------------------ summary
 
 -- Verdicts of pruning against each other method, by the tests: at the
@@ -714,7 +779,8 @@ local EXPLAIN = {
 
 --- report.write(rows, dir [, opts]) -> analysis, files: writes into dir
 -- tables.md, tables.csv (the table rows), configurations.csv (every
--- configuration), summary.md, the figures (fig_*.svg) and index.html.
+-- configuration), summary.md, the figures (fig_*.svg), index.html, and
+-- protocols.csv (the studies side by side) when there are several.
 -- opts.title: the page's title.
 function M.write(rows, dir, opts)
   opts = opts or {}
@@ -858,6 +924,24 @@ function M.write(rows, dir, opts)
     html_body[#html_body + 1] = "<p>No results.</p>"
   end
 
+  local side_html = ""
+  if #a.studies >= 2 then
+    local t, head, crows = protocols_table(a)
+    local legend = {}
+    for _, s in ipairs(a.studies) do legend[#legend + 1] = ("%s = %s"):format(s.slug, s.label) end
+    local intro = "Each study's mean MAE (over its per-length means) and rank per method (" .. table.concat(legend, "; ")
+      .. "), and the paper's published mean."
+    local at = 1
+    for i, line in ipairs(md) do
+      if line:match("^## ") then at = i; break end
+    end
+    for j, line in ipairs({ "## Protocols side by side", "", intro, "", tables.markdown(t) }) do
+      table.insert(md, at + j - 1, line)
+    end
+    put("protocols.csv", tables.csv(head, crows))
+    side_html = ("<section><h2>Protocols side by side</h2>\n<p>%s</p>\n%s</section>"):format(h(intro),
+      tables.html(t))
+  end
   put("tables.md", table.concat(md, "\n") .. "\n")
   put("summary.md", table.concat(summary_md, "\n") .. "\n")
   put("tables.csv", tables.csv(M.TABLE_CSV_FIELDS, table_csv))
@@ -879,7 +963,9 @@ function M.write(rows, dir, opts)
     table.concat(explain, "\n"),
     '<p>Files: <a href="tables.md">tables.md</a>, <a href="tables.csv">tables.csv</a>, '
       .. '<a href="configurations.csv">configurations.csv</a> (every configuration), '
-      .. '<a href="summary.md">summary.md</a>.</p>',
+      .. '<a href="summary.md">summary.md</a>' .. (side_html ~= "" and ', <a href="protocols.csv">protocols.csv</a>'
+      or "") .. '.</p>',
+    side_html,
     table.concat(html_body, "\n"),
     "</body></html>",
   }, "\n") .. "\n")

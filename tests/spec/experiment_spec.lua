@@ -428,6 +428,25 @@ describe("sy.experiment", function()
       assert.are.equal(#lm, #select(2, by_key(merged .. "/trials.csv")))
     end)
 
+    it("take the slice of an MPI rank with --shard mpi", function()
+      local out = scratch()
+      local status, _, err = grid(TINY .. " --shard mpi --out " .. q(out), "OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2")
+      assert.are.equal(0, status, err)
+      local rows = by_key(out .. "/trials.shard-2-of-2.csv")
+      local plan = ex.plan(ex.parse_args({ "--arch", "rnn", "--datasets", "bitcoin", "--seq-len", "1", "--method",
+        "none,prune", "--trials", "2", "--epochs", "1", "--out", out }))
+      local n = 0
+      for _, t in ipairs(ex.slice(plan, 2, 2)) do
+        assert.is_not_nil(rows[t.key], t.key)
+        n = n + 1
+      end
+      for _ in pairs(rows) do n = n - 1 end
+      assert.are.equal(0, n)
+      status, _, err = grid(TINY .. " --shard mpi --out " .. q(out), "PMI_RANK= OMPI_COMM_WORLD_RANK=")
+      assert.are.equal(2, status)
+      has(err, "--shard mpi: no MPI rank in the environment")
+    end)
+
     it("exit with status 2 and a clear message on a bad flag", function()
       local status, _, err = grid("--jobs 0 --out /tmp/x")
       assert.are.equal(2, status)

@@ -306,7 +306,7 @@ describe("sy.report", function()
     teardown(function() os.execute("rm -rf " .. q(dir)) end)
 
     it("lists its files", function()
-      for _, f in ipairs({ "tables.md", "tables.csv", "configurations.csv", "summary.md", "index.html",
+      for _, f in ipairs({ "tables.md", "tables.csv", "configurations.csv", "summary.md", "index.html", "protocols.csv",
                            "fig_mae_paper_lstm.svg", "fig_mae_clean_lstm.svg", "fig_cd_paper_lstm.svg",
                            "fig_sparsity_paper.svg", "fig_runtime_paper.svg", "fig_memory_paper.svg" }) do
         local found = false
@@ -335,6 +335,17 @@ describe("sy.report", function()
       has(md, ("|  | Dropout | 6 | %.4f | %.4f | [%.4f, %.4f] |  |  | 2.00 |"):format(ds.agg.dropout.mean,
         ds.agg.dropout.std, ds.agg.dropout.ci_low, ds.agg.dropout.ci_high))
       has(md, "| Bitcoin Daily | No Dropout | 5 |")
+      -- both protocols side by side, before the studies
+      local side = md:find("## Protocols side by side", 1, true)
+      assert(side and side < md:find("## paper protocol", 1, true), "no side-by-side table before the studies")
+      has(md, "| Model | Dataset | Method | paper: mean MAE | paper: rank | clean: mean MAE | clean: rank | "
+        .. "Paper mean MAE |")
+      has(md, ("| LSTM | S&P500 | No Dropout | %.4f | 4 | %.4f | 4 | 0.4629 |"):format(n.mean,
+        find_ds(clean_study, "sp500").agg.none.mean))
+      has(md, ("|  |  | Synaptic Pruning | %.4f | 1 |"):format(ds.agg.prune.mean))
+      has(md, ("| LSTM | Air Quality | No Dropout | %.4f | 3 | - | - | 0.8634 |"):format(
+        find_ds(paper_study, "airquality").agg.none.mean))
+      assert.are.equal(3 * 4, #csv_records(read("protocols.csv")))
     end)
 
     it("writes the table rows as CSV with the raw values", function()
@@ -398,7 +409,8 @@ describe("sy.report", function()
       for _, f in ipairs(files) do
         if f:match("%.svg$") then has(html, ('<img src="%s"'):format(f)) end
       end
-      assert.are.equal(2, count(html, '<table class="results">'))
+      assert.are.equal(3, count(html, '<table class="results">'))
+      has(html, "<h2>Protocols side by side</h2>")
       has(html, "<td>S&amp;P500</td>")
     end)
   end)
