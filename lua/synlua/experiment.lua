@@ -20,7 +20,8 @@
 -- buffer larger than any row): a process killed at any instant, kill -9
 -- included, leaves either the whole row or none of it, and the worker
 -- processes of --jobs can share the file because the kernel serialises
--- appends to a local file. Rewriting the whole file to a temporary and
+-- appends to a local file (one grid process per results file: a lock file
+-- beside it says which). Rewriting the whole file to a temporary and
 -- renaming it over the old one would be just as safe against a kill, but
 -- costs O(rows) per trial and loses rows when several writers rename in
 -- turn. There is no fsync (Lua has none; `sync FILE` per trial would be a
@@ -325,6 +326,38 @@ local function open_results(path, say)
   return rows
 end
 
+-- One grid process per results file: <results>.lock holds its pid, and a
+-- lock whose process is gone (killed: no unlock) is taken over.
+local function process_alive(pid)
+  if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then return false end
+  local f = io.open("/proc/" .. pid .. "/stat", "r")   -- a zombie (killed, not reaped) is gone too
+  if f == nil then return true end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+-- Runs fn() holding the lock of the results file `path`.
+local function with_lock(path, fn)
+  local lockfile = path .. ".lock"
+  local f = io.open(lockfile, "r")
+  if f then
+    local pid = f:read("l")
+    f:close()
+    if pid and pid:match("^%d+$") and process_alive(pid) then
+      fail("another grid (process %s) is writing %s; wait for it to end or stop it", pid, path)
+    end
+  end
+  local h = io.popen("echo $PPID")   -- the shell's parent: this process
+  local me = h:read("l")
+  h:close()
+  study.write_atomic(lockfile, me .. "\n")
+  local ok, res = pcall(fn)
+  os.remove(lockfile)
+  if not ok then error(res, 0) end
+  return res
+end
+
 local Appender = {}
 Appender.__index = Appender
 
@@ -597,23 +630,15 @@ function M.parse_args(argv)
   if g.grid then
     for k, v in pairs(M.load_grid(g.grid)) do defaults[k] = v end
   end
-  local ok, o = pcall(study.parse_args, rest, {
+  local o = study.parse_args(rest, {
     methods = defaults.methods, seq_len = defaults.seq_len, trials = defaults.trials, epochs = defaults.epochs,
     seed = defaults.seed, threads = defaults.threads, mc_samples = defaults.mc_samples,
     leaky_leads = defaults.leaky_leads, data = defaults.data, protocol = "paper",
   })
-  if not ok then
-    if type(o) == "table" and o.usage then
-      -- flags of the single-study scripts that the grid does not take
-      local flag = o.usage:match("^unknown flag (%-%-[%w%-]+)")
-      if flag then usage_error("unknown flag %s", flag) end
-    end
-    error(o, 0)
-  end
   for _, name in ipairs({ "save", "resume", "stop_after" }) do
     if o[name] then
       usage_error("--%s is for the single study scripts; the grid resumes by running the same command again",
-        name:gsub("_", "-"))
+        (name:gsub("_", "-")))
     end
   end
   o.protocol = nil
@@ -948,6 +973,8 @@ local function report_title(o)
     or ("%d trials per configuration, at most %d epochs"):format(o.trials, o.epochs))
 end
 
+local run_grid
+
 --- experiment.run(o) -> { trials = plan, ran, skipped, rows, summaries }:
 -- the grid of o (experiment.parse_args's options, plus stdout, stderr and
 -- command = {interpreter, script} for --jobs). Writes the results, the
@@ -960,20 +987,25 @@ function M.run(o)
   end
   local path = results_path(o)
   if dirname(path) then mkdir(dirname(path)) end
-  local started = sy._now()
-
   if o.merge then
-    local rows = M.merge(o.files, path, say)
+    local rows = with_lock(path, function() return M.merge(o.files, path, say) end)
     if o.report then sy.report.write(rows, o.report, { title = report_title(o) }) end
     return { rows = rows }
   end
+  if o.worker then return run_grid(o, path, say, stdout) end
+  -- workers append to a file their parent locked and prepared
+  return with_lock(path, function() return run_grid(o, path, say, stdout) end)
+end
 
+-- The grid of M.run, past the flags: plan, resume, run here or on workers,
+-- then (not in a worker) the sorted results, summary, table and report.
+function run_grid(o, path, say, stdout)
+  local started = sy._now()
   local plan = M.plan(o)
   local mine = o.shard and M.slice(plan, o.shard[1], o.shard[2]) or plan
   if not o.worker then
     for _, dataset in ipairs(o.datasets) do sy.datasets.locate(dataset, { data = o.data }) end
   end
-  -- workers append to a file their parent prepared
   local have = o.worker and M.read_results(path) or open_results(path, say)
   local done = {}
   for _, r in ipairs(have) do done[r.key] = true end
