@@ -83,29 +83,9 @@ M.ORDER = {
   protocol = { "paper", "clean" },
 }
 
-local function usage_error(fmt, ...) error({ usage = fmt:format(...) }, 0) end
+local usage_error, member, shell_quote = study.usage_error, study.member, study.shell_quote
+local finite, exact, csv_line = study.finite, study.exact, study.csv_line
 local function fail(fmt, ...) error(fmt:format(...), 0) end
-
-local function member(list, v)
-  for _, x in ipairs(list) do if x == v then return true end end
-  return false
-end
-
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
--- ---------------------------------------------------------------- numbers
-
-local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
-
--- The shortest decimal text that reads back as the same double.
-local function exact(x)
-  if math.type(x) == "integer" then return tostring(x) end
-  for digits = 15, 17 do
-    local s = ("%." .. digits .. "g"):format(x)
-    if tonumber(s) == x then return s end
-  end
-  return ("%.17g"):format(x)
-end
 
 -- ------------------------------------------------------------------- keys
 
@@ -137,20 +117,6 @@ function M.config_key(r)
 end
 
 -- ------------------------------------------------------------------- CSV
-
-local function csv_cell(v)
-  if v == nil then return "" end
-  if type(v) == "number" then return finite(v) and exact(v) or "" end
-  local s = tostring(v)
-  if s:find('[,"\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
-  return s
-end
-
-local function csv_line(row, fields)
-  local cells = {}
-  for i, k in ipairs(fields) do cells[i] = csv_cell(row[k]) end
-  return table.concat(cells, ",") .. "\n"
-end
 
 -- Records of a CSV text: an array of arrays of strings, and whether the text
 -- ended inside a record (a torn last line, which is not returned).
@@ -305,9 +271,7 @@ end
 --- experiment.write_results(path, rows): the whole file, atomically
 -- (temporary + rename), in M.FIELDS order.
 function M.write_results(path, rows)
-  local parts = { table.concat(M.FIELDS, ",") .. "\n" }
-  for _, r in ipairs(rows) do parts[#parts + 1] = csv_line(r, M.FIELDS) end
-  study.write_atomic(path, table.concat(parts))
+  study.write_atomic(path, study.csv_text(rows, M.FIELDS))
 end
 
 -- The results file of a run, ready for appending: created with its header,
@@ -729,32 +693,6 @@ local function sparsity_by_epoch(res)
   return table.concat(out, ";")
 end
 
--- Data of a dataset under a protocol, windowed for one length at a time
--- (the plan's order makes each needed once): the study scripts' pipeline
--- (synlua.study): the paper protocol feeds every number column but the
--- target, the clean one keeps the target's past in the window.
-local function data_source(o)
-  local cur, prepared = {}, {}
-  return function(dataset, protocol, L)
-    local fkey = dataset .. "/" .. protocol
-    if cur.key ~= fkey then
-      cur = { key = fkey }
-      prepared = {}
-      cur.frame = sy.datasets.load(dataset, { data = o.data, protocol = protocol, leaky_leads = o.leaky_leads })
-      if protocol == "paper" then
-        cur.features = {}
-        for _, name in ipairs(cur.frame:columns_of("number")) do
-          if name ~= cur.frame.target then cur.features[#cur.features + 1] = name end
-        end
-      end
-    end
-    if prepared[L] == nil then
-      prepared = { [L] = sy.data.prepare(cur.frame, { seq_len = L, protocol = protocol, features = cur.features }) }
-    end
-    return prepared[L]
-  end
-end
-
 -- Runs the given trials in this process, appending each row as it ends.
 -- heartbeat (workers): a stream that gets one byte per trial, so a worker
 -- whose parent was killed dies at its next write (SIGPIPE) instead of
@@ -762,11 +700,13 @@ end
 local function run_here(o, todo, path, say, heartbeat)
   if o.threads then sy.set_num_threads(o.threads) end
   local out = appender(path)
-  local get_data = data_source(o)
+  -- the study scripts' pipeline; the plan's order needs each dataset and
+  -- length once
+  local data = study.data_source(o)
   local progress = sy.train.progress({ mode = (o.quiet or o.worker) and "quiet" or "auto", stream = io.stderr })
   local started = sy._now()
   for n, t in ipairs(todo) do
-    local d = get_data(t.dataset, t.protocol, t.seq_len)
+    local d = data:windows(t.dataset, t.protocol, t.seq_len)
     local D = d.train.X:size(3)
     local label = ("%s%s %s %s L=%d %s seed %d [%d/%d]"):format(o.worker and ("[" .. o.shard[1] .. "/"
       .. o.shard[2] .. "] ") or "", t.model, t.dataset, t.protocol, t.seq_len, t.method, t.seed, n, #todo)
@@ -866,30 +806,12 @@ function M.summaries(trials, rows)
   for _, c in ipairs(order) do
     if #c.rows > 0 then
       local t, rs = c.plan, c.rows
-      local function mean(field)
-        local sum, n = 0, 0
-        for _, r in ipairs(rs) do if finite(r[field]) then sum, n = sum + r[field], n + 1 end end
-        return n > 0 and sum / n or nil
-      end
-      local function max(field)
-        local m
-        for _, r in ipairs(rs) do if r[field] and (m == nil or r[field] > m) then m = r[field] end end
-        return m
-      end
-      local maes = {}
-      for i, r in ipairs(rs) do maes[i] = r.mae end
-      local ci = sy.stats.t_interval(maes)
-      out[#out + 1] = {
+      out[#out + 1] = study.summarise({
         model = t.model, dataset = t.dataset, seq_len = t.seq_len, method = t.method, protocol = t.protocol,
-        trials = #rs, epochs_mean = mean("epochs"), mae_mean = ci.mean, mae_ci_low = ci.lower,
-        mae_ci_high = ci.upper, mae_std = ci.std, mse_mean = mean("mse"), rmse_mean = mean("rmse"),
-        sparsity_mean = mean("sparsity"), sparsity_target = mean("sparsity_target"),
-        seconds_per_epoch = mean("seconds_per_epoch"), peak_rss_mb = max("peak_rss_mb"),
-        tensor_peak_mb = max("tensor_peak_mb"), dropout = rs[1].dropout, mc_samples = t.mc_samples,
-        mc_std_mean = mean("mc_std"), eval_split = rs[1].eval_split, features = rs[1].features,
-        train_windows = rs[1].train_windows, eval_windows = rs[1].eval_windows, seed = t.seed,
-        threads = rs[1].threads, max_epochs = t.max_epochs,
-      }
+        dropout = rs[1].dropout, mc_samples = t.mc_samples, eval_split = rs[1].eval_split,
+        features = rs[1].features, train_windows = rs[1].train_windows, eval_windows = rs[1].eval_windows,
+        seed = t.seed, threads = rs[1].threads, max_epochs = t.max_epochs,
+      }, rs)
     end
   end
   return M.sort_rows(out)
@@ -1040,9 +962,7 @@ function run_grid(o, path, say, stdout)
 
   local sums = M.summaries(mine, rows)
   local sp = summary_path(path)
-  local parts = { table.concat(M.SUMMARY_FIELDS, ",") .. "\n" }
-  for _, s in ipairs(sums) do parts[#parts + 1] = csv_line(s, M.SUMMARY_FIELDS) end
-  study.write_atomic(sp, table.concat(parts))
+  study.write_atomic(sp, study.csv_text(sums, M.SUMMARY_FIELDS))
   if o.json then
     for _, s in ipairs(sums) do stdout:write(study.json(s, M.SUMMARY_FIELDS), "\n") end
   else

@@ -36,8 +36,6 @@ M.DEFAULTS = {
   protocol = "paper", seed = 42, threads = 1,
 }
 
--- ------------------------------------------------------------------ flags
-
 local FLAGS = {
   { "--epochs", "N", "most epochs per trial", "epochs" },
   { "--trials", "N", "trials per configuration, seeded S, S+1, ...", "trials" },
@@ -58,9 +56,26 @@ local FLAGS = {
   { "--help", nil, "this text", "help" },
 }
 
+-- ---------------------------------------------------- shared helpers
+-- (exported: sy.experiment, the grid, uses them too)
+
+--- study.usage_error(fmt, ...): raises { usage = message }, a bad flag.
 local function usage_error(fmt, ...)
   error({ usage = fmt:format(...) }, 0)
 end
+M.usage_error = usage_error
+
+--- study.member(list, v) -> whether v is in list.
+local function member(list, v)
+  for _, x in ipairs(list) do if x == v then return true end end
+  return false
+end
+M.member = member
+
+--- study.shell_quote(s) -> s as one word for sh.
+function M.shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- ------------------------------------------------------------------ flags
 
 local function posint(flag, v)
   local n = math.tointeger(tonumber(v))
@@ -77,11 +92,6 @@ local function int_list(flag, v)
     out[#out + 1] = posint(flag, item)
   end
   return out
-end
-
-local function member(list, v)
-  for _, x in ipairs(list) do if x == v then return true end end
-  return false
 end
 
 local PARSE = {
@@ -197,7 +207,8 @@ end
 
 -- ------------------------------------------------------------ formatting
 
--- The shortest decimal text that reads back as the same double.
+--- study.exact(x) -> the shortest decimal text that reads back as the same
+-- double.
 local function exact(x)
   if math.type(x) == "integer" then return tostring(x) end
   for digits = 15, 17 do
@@ -206,8 +217,11 @@ local function exact(x)
   end
   return ("%.17g"):format(x)
 end
+M.exact = exact
 
+--- study.finite(x) -> whether x is a number, neither NaN nor infinite.
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
+M.finite = finite
 
 local function json_string(s)
   return '"' .. s:gsub('[%c"\\]', function(c)
@@ -248,8 +262,16 @@ local function csv_cell(v)
   if type(v) == "number" then return finite(v) and exact(v) or "" end
   if v == nil then return "" end
   local s = tostring(v)
-  if s:find('[,"\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
+  if s:find('[,"\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
   return s
+end
+
+--- study.csv_line(row, fields) -> one CSV line of the fields in order, with
+-- its newline (absent and non-finite numbers are empty cells).
+function M.csv_line(row, fields)
+  local cells = {}
+  for i, k in ipairs(fields) do cells[i] = csv_cell(row[k]) end
+  return table.concat(cells, ",") .. "\n"
 end
 
 -- Writes text to path through a temporary file and a rename, so a reader
@@ -268,17 +290,13 @@ local function write_atomic(path, text)
 end
 M.write_atomic = write_atomic
 
-local function csv_text(rows, fields)
-  local lines = { table.concat(fields, ",") }
-  for _, r in ipairs(rows) do
-    local cells = {}
-    for i, k in ipairs(fields) do cells[i] = csv_cell(r[k]) end
-    lines[#lines + 1] = table.concat(cells, ",")
-  end
-  return table.concat(lines, "\n") .. "\n"
+--- study.csv_text(rows, fields) -> a whole CSV file: the header, then a line
+-- per row.
+function M.csv_text(rows, fields)
+  local parts = { table.concat(fields, ",") .. "\n" }
+  for _, r in ipairs(rows) do parts[#parts + 1] = M.csv_line(r, fields) end
+  return table.concat(parts)
 end
-
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- ------------------------------------------------------------- the table
 
@@ -344,9 +362,55 @@ end
 
 local function trial_key(L, method, t) return ("L=%d method=%s trial=%d"):format(L, method, t) end
 
+-- ------------------------------------------------------------------ data
+
+local DataSource = {}
+DataSource.__index = DataSource
+
+--- study.data_source(o) -> the study's data pipeline (the header of this
+-- file): source:frame(dataset, protocol) -> the engineered frame and its
+-- input features (nil under the clean protocol: sy.data.prepare's own);
+-- source:windows(dataset, protocol, L) -> sy.data.prepare's windows. o:
+-- data (directory), leaky_leads. It keeps the last frame and the last
+-- length's windows: callers ask for one dataset and length at a time.
+function M.data_source(o)
+  return setmetatable({ o = o, windows_of = {} }, DataSource)
+end
+
+function DataSource:frame(dataset, protocol)
+  local key = dataset .. "/" .. protocol
+  if self.loaded == nil or self.loaded.key ~= key then
+    local frame = sy.datasets.load(dataset, { data = self.o.data, protocol = protocol,
+                                             leaky_leads = self.o.leaky_leads })
+    local features
+    if protocol == "paper" then
+      -- the reference code drops the target from the inputs
+      features = {}
+      for _, name in ipairs(frame:columns_of("number")) do
+        if name ~= frame.target then features[#features + 1] = name end
+      end
+    end
+    self.loaded, self.windows_of = { key = key, frame = frame, features = features }, {}
+  end
+  return self.loaded.frame, self.loaded.features
+end
+
+function DataSource:windows(dataset, protocol, L)
+  local frame, features = self:frame(dataset, protocol)
+  if self.windows_of[L] == nil then
+    self.windows_of = { [L] = sy.data.prepare(frame, { seq_len = L, protocol = protocol, features = features }) }
+  end
+  return self.windows_of[L]
+end
+
 -- ------------------------------------------------------------------- run
 
-local function summarise(base, trials)
+--- study.summarise(base, trials) -> the summary of a configuration: a copy
+-- of base with, over the trials, their count, the MAE's mean, std and 95%
+-- t-interval, the means of epochs, MSE, RMSE, sparsity, sparsity target,
+-- seconds per epoch and MC std, and the largest peak_rss_mb and
+-- tensor_peak_mb.
+function M.summarise(base, trials)
   local maes, s = {}, {}
   for k, v in pairs(base) do s[k] = v end
   local function mean(field)
@@ -356,6 +420,13 @@ local function summarise(base, trials)
     end
     return n > 0 and sum / n or nil
   end
+  local function peak(field)
+    local m
+    for _, r in ipairs(trials) do
+      if r[field] and (m == nil or r[field] > m) then m = r[field] end
+    end
+    return m
+  end
   for i, r in ipairs(trials) do maes[i] = r.mae end
   local ci = sy.stats.t_interval(maes)
   s.trials = #trials
@@ -364,11 +435,7 @@ local function summarise(base, trials)
   s.epochs_mean, s.mse_mean, s.rmse_mean = mean("epochs"), mean("mse"), mean("rmse")
   s.sparsity_mean, s.sparsity_target = mean("sparsity"), mean("sparsity_target")
   s.seconds_per_epoch, s.mc_std_mean = mean("seconds_per_epoch"), mean("mc_std")
-  local peak
-  for _, r in ipairs(trials) do
-    if r.peak_rss_mb and (peak == nil or r.peak_rss_mb > peak) then peak = r.peak_rss_mb end
-  end
-  s.peak_rss_mb = peak
+  s.peak_rss_mb, s.tensor_peak_mb = peak("peak_rss_mb"), peak("tensor_peak_mb")
   return s
 end
 
@@ -416,14 +483,8 @@ function M.run(o)
     return { ["study.identity"] = identity, ["study.done"] = encode_trials(finished), ["study.current"] = current }
   end
 
-  local frame = sy.datasets.load(o.dataset, { data = o.data, protocol = o.protocol, leaky_leads = o.leaky_leads })
-  local features
-  if o.protocol == "paper" then
-    features = {}
-    for _, name in ipairs(frame:columns_of("number")) do
-      if name ~= frame.target then features[#features + 1] = name end
-    end
-  end
+  local data = M.data_source(o)
+  local frame = data:frame(o.dataset, o.protocol)
 
   local configs = {}
   for _, L in ipairs(o.seq_len) do
@@ -447,13 +508,8 @@ function M.run(o)
     stdout:flush()
   end
 
-  local data_by_len = {}
   for ci, c in ipairs(configs) do
-    local d = data_by_len[c.L]
-    if d == nil then
-      d = sy.data.prepare(frame, { seq_len = c.L, protocol = o.protocol, features = features })
-      data_by_len[c.L] = d
-    end
+    local d = data:windows(o.dataset, o.protocol, c.L)
     local D = d.train.X:size(3)
     local nbatches = (d.train.X:size(1) + 63) // 64
     local settings = sy.train.method_settings(c.method, { protocol = o.protocol, arch = o.model })
@@ -496,7 +552,7 @@ function M.run(o)
       rows[#rows + 1] = r
       all_trials[#all_trials + 1] = r
     end
-    local s = summarise({
+    local s = M.summarise({
       model = o.model, dataset = o.dataset, seq_len = c.L, method = c.method, protocol = o.protocol,
       dropout = settings.dropout, mc_samples = settings.eval_mode == "mc" and (o.mc_samples or settings.mc_samples)
         or nil,
@@ -508,9 +564,9 @@ function M.run(o)
     if o.json then stdout:write(M.json(s), "\n") else stdout:write(table_row(s), "\n") end
     stdout:flush()
     if o.out then
-      os.execute("mkdir -p " .. shell_quote(o.out))
-      write_atomic(o.out .. "/" .. base_name .. "_trials.csv", csv_text(all_trials, M.TRIAL_FIELDS))
-      write_atomic(o.out .. "/" .. base_name .. "_summary.csv", csv_text(summaries, M.SUMMARY_FIELDS))
+      os.execute("mkdir -p " .. M.shell_quote(o.out))
+      write_atomic(o.out .. "/" .. base_name .. "_trials.csv", M.csv_text(all_trials, M.TRIAL_FIELDS))
+      write_atomic(o.out .. "/" .. base_name .. "_summary.csv", M.csv_text(summaries, M.SUMMARY_FIELDS))
     end
   end
   if not o.json then
