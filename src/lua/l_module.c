@@ -60,6 +60,7 @@ int luaopen_synlua_core(lua_State *L) {
     sylua_open_layers(L);
     sylua_open_attention(L);
     sylua_open_prune(L);
+    sylua_open_testing(L);
     /* Deterministic by default: one thread unless the user asks for more. */
     sy_set_num_threads(sy_get_num_threads());
     return 1;

@@ -73,6 +73,7 @@ void sylua_open_recurrent(lua_State *L);
 void sylua_open_layers(lua_State *L);
 void sylua_open_attention(lua_State *L);
 void sylua_open_prune(lua_State *L);
+void sylua_open_testing(lua_State *L);
 
 void sylua_open_autograd(lua_State *L);
 
