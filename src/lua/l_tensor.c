@@ -84,8 +84,8 @@ int sylua_checkdim(lua_State *L, int arg, const sy_tensor *t, int extra) {
         if (n == 0)
             luaL_argerror(L, arg, lua_pushfstring(L, "dimension out of range (tensor has 0 dimensions)"));
         luaL_argerror(L, arg,
-                      lua_pushfstring(L, "dimension %d out of range (expected 1..%d or -%d..-1)",
-                                      (int)luaL_checkinteger(L, arg), n, n));
+                      lua_pushfstring(L, "dimension %I out of range (expected 1..%d or -%d..-1)",
+                                      luaL_checkinteger(L, arg), n, n));
     }
     return (int)d - 1;
 }
@@ -468,11 +468,12 @@ static int m_narrow(lua_State *L) {
     sy_tensor **slot;
     if (start < 0) start += t->size[dim] + 1;
     if (start < 1 || start > t->size[dim] + 1)
-        luaL_argerror(L, 3, lua_pushfstring(L, "start %d out of range for size %d of dimension %d",
-                                            (int)luaL_checkinteger(L, 3), (int)t->size[dim], dim + 1));
-    if (len < 0 || start - 1 + len > t->size[dim])
-        luaL_argerror(L, 4, lua_pushfstring(L, "length %d from start %d exceeds size %d of dimension %d",
-                                            (int)len, (int)start, (int)t->size[dim], dim + 1));
+        luaL_argerror(L, 3, lua_pushfstring(L, "start %I out of range for size %I of dimension %d",
+                                            luaL_checkinteger(L, 3), (lua_Integer)t->size[dim], dim + 1));
+    /* len > size - (start - 1), not start - 1 + len > size: len may be huge */
+    if (len < 0 || len > t->size[dim] - (start - 1))
+        luaL_argerror(L, 4, lua_pushfstring(L, "length %I from start %I exceeds size %I of dimension %d",
+                                            len, start, (lua_Integer)t->size[dim], dim + 1));
     slot = sylua_newbox(L);
     sylua_check(L, sy_ag_narrow(slot, t, dim, start - 1, len));
     return 1;
@@ -482,8 +483,8 @@ static int64_t check_index(lua_State *L, int arg, const sy_tensor *t, int dim) {
     lua_Integer i = luaL_checkinteger(L, arg);
     if (i < 0) i += t->size[dim] + 1;
     if (i < 1 || i > t->size[dim])
-        luaL_argerror(L, arg, lua_pushfstring(L, "index %d out of range for size %d of dimension %d",
-                                              (int)luaL_checkinteger(L, arg), (int)t->size[dim],
+        luaL_argerror(L, arg, lua_pushfstring(L, "index %I out of range for size %I of dimension %d",
+                                              luaL_checkinteger(L, arg), (lua_Integer)t->size[dim],
                                               dim + 1));
     return i - 1;
 }
