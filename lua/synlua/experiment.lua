@@ -560,18 +560,7 @@ function M.parse_args(argv)
     name = name or a
     local f = by_flag[name]
     if f then
-      if f[2] == nil then
-        if inline then usage_error("%s takes no value", name) end
-        g[f[4]] = true
-      else
-        local v = inline
-        if v == nil then
-          i = i + 1
-          v = argv[i]
-          if v == nil then usage_error("%s needs a value (%s)", name, f[2]) end
-        end
-        g[f[4]] = GRID_PARSE[f[4]] and GRID_PARSE[f[4]](name, v) or v
-      end
+      g[f[4]], i = study.flag_value(f, argv, i, inline, GRID_PARSE)
     elseif a:sub(1, 1) ~= "-" or a == "-" then
       files[#files + 1] = a
     else
@@ -640,22 +629,14 @@ function M.help(script)
     protocols = table.concat(d.protocols, ","), jobs = tostring(d.jobs),
   }
   for _, f in ipairs(GRID_FLAGS) do
-    if f[3] then
-      local left = f[1] .. (f[2] and (" " .. f[2]) or "")
-      lines[#lines + 1] = ("  %-24s %s%s"):format(left, f[3], defaults[f[4]] and (" (default " .. defaults[f[4]] .. ")")
-        or "")
-    end
+    if f[3] then lines[#lines + 1] = study.flag_line(f, defaults[f[4]]) end
   end
   local study_defaults = {
     ["--method"] = table.concat(d.methods, ","), ["--seq-len"] = table.concat(d.seq_len, ","),
     ["--trials"] = tostring(d.trials), ["--epochs"] = tostring(d.epochs), ["--seed"] = tostring(d.seed),
     ["--threads"] = tostring(d.threads),
   }
-  for _, f in ipairs(STUDY_FLAGS) do
-    local left = f[1] .. (f[2] and (" " .. f[2]) or "")
-    local def = study_defaults[f[1]]
-    lines[#lines + 1] = ("  %-24s %s%s"):format(left, f[3], def and (" (default " .. def .. ")") or "")
-  end
+  for _, f in ipairs(STUDY_FLAGS) do lines[#lines + 1] = study.flag_line(f, study_defaults[f[1]]) end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Progress goes to stderr; the summary table (or JSON lines) to stdout at the end."
   return table.concat(lines, "\n")
@@ -988,14 +969,7 @@ function M.main(argv)
   local script = (arg and arg[0]) or "scripts/paper_grid.lua"
   local list = {}
   for i = 1, #argv do list[i] = argv[i] end
-  local ok, o = pcall(M.parse_args, list)
-  if not ok then
-    if type(o) == "table" and o.usage then
-      io.stderr:write(("%s: %s\nTry 'synlua %s --help' for the flags.\n"):format(script, o.usage, script))
-      os.exit(2)
-    end
-    error(o, 0)
-  end
+  local o = study.parse_or_exit(script, M.parse_args, list)
   if o.help then
     io.stdout:write(M.help(script), "\n")
     return
@@ -1007,8 +981,7 @@ function M.main(argv)
   local run_ok, err = pcall(M.run, o)
   io.stdout:flush()
   if not run_ok then
-    local msg = tostring(err):gsub("^[^\n]-synlua/[%w_/]+%.lua:%d+: ", "")
-    io.stderr:write(("%s: %s\n"):format(script, msg))
+    io.stderr:write(("%s: %s\n"):format(script, study.message(err)))
     os.exit(1)
   end
 end

@@ -75,6 +75,52 @@ M.member = member
 --- study.shell_quote(s) -> s as one word for sh.
 function M.shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
+-- A flag table's rows: { flag, metavar (nil: a switch), help, option key }.
+
+--- study.flag_value(f, argv, i, inline, parse) -> the value of flag f found
+-- at argv[i] (inline: its text after '=', else the next argument; true for
+-- a switch), checked by parse[key] when there is one, and the index of the
+-- last argument it took.
+function M.flag_value(f, argv, i, inline, parse)
+  if f[2] == nil then
+    if inline then usage_error("%s takes no value", f[1]) end
+    return true, i
+  end
+  local v = inline
+  if v == nil then
+    i = i + 1
+    v = argv[i]
+    if v == nil then usage_error("%s needs a value (%s)", f[1], f[2]) end
+  end
+  return parse[f[4]] and parse[f[4]](f[1], v) or v, i
+end
+
+--- study.flag_line(f [, default]) -> flag f's line in --help.
+function M.flag_line(f, default)
+  local left = f[1] .. (f[2] and (" " .. f[2]) or "")
+  return ("  %-24s %s%s"):format(left, f[3], default and (" (default " .. default .. ")") or "")
+end
+
+--- study.parse_or_exit(script, parse, ...) -> parse(...); on a bad flag
+-- ({ usage = message }) the message and a hint on stderr, exit status 2.
+function M.parse_or_exit(script, parse, ...)
+  local ok, o = pcall(parse, ...)
+  if not ok then
+    if type(o) == "table" and o.usage then
+      io.stderr:write(("%s: %s\nTry 'synlua %s --help' for the flags.\n"):format(script, o.usage, script))
+      os.exit(2)
+    end
+    error(o, 0)
+  end
+  return o
+end
+
+--- study.message(err) -> an error for people: positions inside synlua's
+-- own files say nothing to them.
+function M.message(err)
+  return (tostring(err):gsub("^[^\n]-synlua/[%w_/]+%.lua:%d+: ", ""))
+end
+
 -- ------------------------------------------------------------------ flags
 
 local function posint(flag, v)
@@ -140,18 +186,7 @@ function M.parse_args(argv, defaults)
       if a:sub(1, 1) == "-" then usage_error("unknown flag %s", name) end
       usage_error("unexpected argument '%s' (the scripts take only flags)", a)
     end
-    if f[2] == nil then
-      if inline then usage_error("%s takes no value", name) end
-      o[f[4]] = true
-    else
-      local v = inline
-      if v == nil then
-        i = i + 1
-        v = argv[i]
-        if v == nil then usage_error("%s needs a value (%s)", name, f[2]) end
-      end
-      o[f[4]] = PARSE[f[4]] and PARSE[f[4]](name, v) or v
-    end
+    o[f[4]], i = M.flag_value(f, argv, i, inline, PARSE)
     i = i + 1
   end
   if o.stop_after and not (o.save or o.resume) then
@@ -188,11 +223,7 @@ function M.help(spec)
     methods = table.concat(d.methods, ","), protocol = d.protocol, seed = tostring(d.seed),
     threads = tostring(d.threads),
   }
-  for _, f in ipairs(FLAGS) do
-    local left = f[1] .. (f[2] and (" " .. f[2]) or "")
-    local def = defaults[f[4]] and (" (default " .. defaults[f[4]] .. ")") or ""
-    lines[#lines + 1] = ("  %-24s %s%s"):format(left, f[3], def)
-  end
+  for _, f in ipairs(FLAGS) do lines[#lines + 1] = M.flag_line(f, defaults[f[4]]) end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Progress goes to stderr; results to stdout. Data: --data DIR, else $SYNLUA_DATA, else datasets/."
   return table.concat(lines, "\n")
@@ -587,14 +618,7 @@ function M.main(spec, argv)
   spec.script = script
   local list = {}
   for i = 1, #argv do list[i] = argv[i] end
-  local ok, o = pcall(M.parse_args, list, spec.defaults)
-  if not ok then
-    if type(o) == "table" and o.usage then
-      io.stderr:write(("%s: %s\nTry 'synlua %s --help' for the flags.\n"):format(script, o.usage, script))
-      os.exit(2)
-    end
-    error(o, 0)
-  end
+  local o = M.parse_or_exit(script, M.parse_args, list, spec.defaults)
   if o.help then
     io.stdout:write(M.help(spec), "\n")
     return
@@ -603,10 +627,9 @@ function M.main(spec, argv)
   local run_ok, err_or_summaries, complete = pcall(M.run, o)
   io.stdout:flush()
   if not run_ok then
-    -- positions inside synlua's own files say nothing to the user
-    local msg = tostring(err_or_summaries):gsub("^[^\n]-synlua/[%w_/]+%.lua:%d+: ", "")
     -- on a terminal the progress bar may still be on the line
-    io.stderr:write(sy.train.stderr_is_terminal() and "\r\27[K" or "", ("%s: %s\n"):format(script, msg))
+    io.stderr:write(sy.train.stderr_is_terminal() and "\r\27[K" or "",
+      ("%s: %s\n"):format(script, M.message(err_or_summaries)))
     os.exit(1)
   end
   if not complete then os.exit(3) end
