@@ -1,16 +1,151 @@
 /*
-** threads.c -- thread count shared by synlua's loops and OpenBLAS.
+** threads.c -- the thread knob and synlua's pool (see threads.h).
+**
+** Worker i runs task i of each region it is woken for. Waking is a
+** per-worker generation counter: the caller publishes the region, bumps the
+** counters of the workers it needs and runs task 0; each worker spins on its
+** counter for a while after its last task (regions come in bursts: a
+** training step runs several, microseconds apart), then sleeps on a
+** condition variable. The caller spins until every woken worker is done.
 */
 #include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "threads.h"
 
+#define MAX_WORKERS 63
+/* how long an idle worker spins before it sleeps */
+#define SPIN_NS 200000
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int n_workers;                       /* started so far */
+    atomic_int sleeping;                 /* workers waiting on `wake` */
+    atomic_uint go[MAX_WORKERS];         /* bumped to start worker i on a region */
+    unsigned go_at_start[MAX_WORKERS];   /* go[i] when worker i was created */
+    atomic_int pending;                  /* woken workers not yet done */
+    /* the region, written before the counters are bumped */
+    sy_task_fn fn;
+    void *ctx;
+    int n_tasks;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
 static int num_threads = 1;
+static _Thread_local int in_task;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *worker_main(void *arg) {
+    const int id = (int)(intptr_t)arg;   /* runs task id + 1 */
+    unsigned seen = pool.go_at_start[id];   /* go[id] may be bumped before this thread runs */
+    in_task = 1;   /* a region started from a task runs inline */
+    for (;;) {
+        int64_t deadline = now_ns() + SPIN_NS;
+        int spins = 0;
+        while (atomic_load_explicit(&pool.go[id], memory_order_acquire) == seen) {
+            cpu_relax();
+            if (++spins % 256 == 0 && now_ns() > deadline) {
+                /* seq_cst on `sleeping` and `go` on both sides: either the
+                ** caller sees this worker asleep and broadcasts, or the
+                ** worker sees the new counter and does not sleep */
+                pthread_mutex_lock(&pool.lock);
+                atomic_fetch_add(&pool.sleeping, 1);
+                while (atomic_load(&pool.go[id]) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+                atomic_fetch_sub(&pool.sleeping, 1);
+                pthread_mutex_unlock(&pool.lock);
+            }
+        }
+        seen = atomic_load_explicit(&pool.go[id], memory_order_acquire);
+        pool.fn(pool.ctx, id + 1, pool.n_tasks);
+        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Starts workers until there are `want` (as many as the system allows). */
+static void start_workers(int want) {
+    if (want > MAX_WORKERS) want = MAX_WORKERS;
+    while (pool.n_workers < want) {
+        pthread_t t;
+        pool.go_at_start[pool.n_workers] = atomic_load(&pool.go[pool.n_workers]);
+        if (pthread_create(&t, NULL, worker_main, (void *)(intptr_t)pool.n_workers) != 0) break;
+        pthread_detach(t);
+        pool.n_workers++;
+    }
+}
+
+/* A forked child has only the thread that forked: start afresh. */
+static void after_fork_child(void) {
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pool.n_workers = 0;
+    atomic_store(&pool.sleeping, 0);
+    atomic_store(&pool.pending, 0);
+}
 
 void sy_set_num_threads(int n) {
+    static int registered;
     if (n < 1) n = 1;
     num_threads = n;
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
+    if (!registered) registered = pthread_atfork(NULL, NULL, after_fork_child) == 0;
 }
 
 int sy_get_num_threads(void) { return num_threads; }
+
+int sy_parallel_width(void) {
+    if (in_task || num_threads < 2) return 1;
+    start_workers(num_threads - 1);
+    return pool.n_workers + 1 < num_threads ? pool.n_workers + 1 : num_threads;
+}
+
+void sy_parallel_run(sy_task_fn fn, void *ctx, int n_tasks) {
+    const int width = sy_parallel_width();
+    int i, spins = 0;
+    if (n_tasks > width) n_tasks = width;
+    if (n_tasks <= 1) {
+        const int was = in_task;
+        in_task = 1;
+        fn(ctx, 0, 1);
+        in_task = was;
+        return;
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n_tasks = n_tasks;
+    atomic_store_explicit(&pool.pending, n_tasks - 1, memory_order_relaxed);
+    for (i = 0; i < n_tasks - 1; i++) atomic_fetch_add(&pool.go[i], 1);
+    if (atomic_load(&pool.sleeping) > 0) {
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    in_task = 1;
+    fn(ctx, 0, n_tasks);
+    in_task = 0;
+    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
+        cpu_relax();
+        if (++spins % 1024 == 0) sched_yield();   /* a worker may have lost its core */
+    }
+}
+
+void sy_split(int64_t n, int64_t align, int task, int n_tasks, int64_t *lo, int64_t *hi) {
+    const int64_t units = (n + align - 1) / align;
+    const int64_t a = units * task / n_tasks * align, b = units * (task + 1) / n_tasks * align;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+}

@@ -62,22 +62,31 @@ sy_status sy_gru_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dw_ih, sy_te
                           const sy_tensor *dh_n, const sy_tensor *cache, const sy_tensor *x,
                           const sy_tensor *w_ih, const sy_tensor *w_hh);
 
-/* The gate activations over n elements (y may be x): float on four SIMD
-** lanes at a time, accurate to a few ulp (rnn.c), double through libm. */
+/* The gate activations over n elements (y may be x): float on eight SIMD
+** lanes (simd.h), accurate to a few ulp, double through libm. */
 void sy_sigmoid_f32(float *y, const float *x, int64_t n);
 void sy_tanh_f32(float *y, const float *x, int64_t n);
 void sy_sigmoid_f64(double *y, const double *x, int64_t n);
 void sy_tanh_f64(double *y, const double *x, int64_t n);
 
-/* The start of every forward, shared by the three layers (rnn.c): the
-** input projection of all B*T steps in one GEMM into the first G columns of
-** each cache record (records W elements apart), plus b_ih on all G columns
-** and b_hh on the first n_hh (the GRU keeps b_hn for its n gate); then each
-** batch entry's step-0 input state, at column off_hprev of record (b, 0),
-** from h0 or zeros. Pointers are float or double as dt says. */
+/* How many tasks a layer's time loops get (rnn.c): the pool's width, but
+** one for work too small to share and at most one per batch entry. Task k
+** of n takes batch entries sy_split(B, 1, k, n) and runs every step for
+** them. */
+int sy_recurrent_tasks(int64_t B, int64_t T, int64_t G, int64_t H);
+
+/* The start of every forward task, shared by the three layers (rnn.c): for
+** batch entries b0 <= b < b1, the input projection of all their steps in one
+** GEMM into the first G columns of each cache record (records W elements
+** apart), b_ih on all G columns and b_hh on the first n_hh of each entry's
+** step-0 record (the step passes add them to the later records, so each
+** is added while its record is in cache), then each entry's step-0 input
+** state, at column off_hprev of record (b, 0), from h0 or zeros. Pointers
+** are float or double as dt says. */
 void sy_recurrent_input_proj(sy_dtype dt, void *cache, int64_t W, int64_t off_hprev, const void *x,
                              const void *h0, const void *w_ih, const void *b_ih, const void *b_hh,
-                             int64_t n_hh, int64_t B, int64_t T, int64_t D, int64_t G, int64_t H);
+                             int64_t n_hh, int64_t b0, int64_t b1, int64_t T, int64_t D, int64_t G,
+                             int64_t H);
 
 /* The end of every backward, shared by the three layers (rnn.c): from the
 ** pre-activation gradients of all steps, dgi [B*T, G] on the input side and
@@ -85,7 +94,9 @@ void sy_recurrent_input_proj(sy_dtype dt, void *cache, int64_t W, int64_t off_hp
 ** one GEMM each for dx = dgi w_ih, dw_ih = dgi^T x and dw_hh = dgh^T hprev,
 ** where hprev [B*T, H] (row stride ld_hprev) holds each step's input state;
 ** db_ih and db_hh are the column sums of dgi and dgh. NULL outputs are
-** skipped. Pointers are float or double as dt says. */
+** skipped. The products and sums are split across the pool by output rows
+** or columns, so the results do not depend on the thread count. Pointers
+** are float or double as dt says. */
 void sy_recurrent_weight_grads(sy_dtype dt, void *dx, void *dw_ih, void *dw_hh, void *db_ih,
                                void *db_hh, const void *dgi, const void *dgh, const void *x,
                                const void *hprev, int64_t ld_hprev, const void *w_ih, int64_t BT,

@@ -1,0 +1,187 @@
+/*
+** simd.h -- eight-lane float math for the kernels' elementwise passes: exp,
+** sigmoid and tanh on GCC/Clang vector types, plus loads and stores of
+** partial vectors.
+**
+** A kernel that uses these is marked SY_SIMD_CLONES: on x86-64 with glibc
+** the compiler then builds it twice, for AVX2 and for the baseline (where
+** each eight-lane operation is two SSE2 halves), and picks one when the
+** program loads. Both builds do the same IEEE operations in the same order
+** (no FMA: ISO C mode keeps contraction off), so results do not depend on
+** which one runs. Elsewhere the baseline build is the only one, and so it
+** is under ThreadSanitizer, whose runtime is not up yet when the loader
+** runs the clones' resolvers.
+**
+** Vectors are passed by pointer: passing 32-byte vectors by value to
+** functions built without AVX changes their ABI (GCC's -Wpsabi).
+*/
+#ifndef SY_SIMD_H
+#define SY_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+typedef float sy_v8f __attribute__((vector_size(32)));
+typedef int32_t sy_v8i __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
+#define SY_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SY_SIMD_CLONES
+#endif
+
+#define SY_INLINE static inline __attribute__((always_inline))
+
+/* n <= 8 floats; the lanes past n of a load are 0 */
+SY_INLINE void sy_v8_load(sy_v8f *v, const float *p, int n) {
+    if (n == 8) {
+        memcpy(v, p, sizeof *v);
+    } else {
+        *v = (sy_v8f){0};
+        memcpy(v, p, sizeof(float) * (size_t)n);
+    }
+}
+
+SY_INLINE void sy_v8_store(float *p, const sy_v8f *v, int n) {
+    memcpy(p, v, n == 8 ? sizeof *v : sizeof(float) * (size_t)n);
+}
+
+/* a shuffle of lane 0 compiles to one broadcast; a brace list of eight
+** copies may be built lane by lane */
+SY_INLINE void sy_v8_set1(sy_v8f *v, float x) {
+    const sy_v8f t = {x};
+    *v = __builtin_shuffle(t, (sy_v8i){0});
+}
+
+/* a where mask is set (all ones), else b */
+SY_INLINE void sy_v8_select(sy_v8f *r, sy_v8i mask, const sy_v8f *a, const sy_v8f *b) {
+    *r = (sy_v8f)((mask & (sy_v8i)*a) | (~mask & (sy_v8i)*b));
+}
+
+SY_INLINE float sy_v8_sum(const sy_v8f *v) {
+    return (((*v)[0] + (*v)[4]) + ((*v)[1] + (*v)[5])) + (((*v)[2] + (*v)[6]) + ((*v)[3] + (*v)[7]));
+}
+
+SY_INLINE float sy_v8_max(const sy_v8f *v) {
+    float m = (*v)[0];
+    int i;
+    for (i = 1; i < 8; i++) m = (*v)[i] > m ? (*v)[i] : m;
+    return m;
+}
+
+/* f (one of the functions below) over n floats, eight at a time, the
+** last partial vector zero-padded; y may be x. */
+#define APPLY8(f, y, x, n)                                \
+    do {                                                  \
+        int64_t i_ = 0;                                   \
+        sy_v8f v_;                                        \
+        for (; i_ + 8 <= (n); i_ += 8) {                  \
+            sy_v8_load(&v_, (x) + i_, 8);                 \
+            f(&v_);                                       \
+            sy_v8_store((y) + i_, &v_, 8);                \
+        }                                                 \
+        if (i_ < (n)) {                                   \
+            sy_v8_load(&v_, (x) + i_, (int)((n) - i_));   \
+            f(&v_);                                       \
+            sy_v8_store((y) + i_, &v_, (int)((n) - i_));  \
+        }                                                 \
+    } while (0)
+
+/* y[0:na] += a, then y[0:nb] += b (a or b may be NULL): the recurrent
+** layers' biases, added in this order so results stay as they were. Plain
+** loops, vectorised by the compiler for the clone they are inlined into;
+** the double twin serves the double paths. */
+SY_INLINE void sy_add_biases_f32(float *y, const float *a, int64_t na, const float *b, int64_t nb) {
+    int64_t j;
+    if (a)
+        for (j = 0; j < na; j++) y[j] += a[j];
+    if (b)
+        for (j = 0; j < nb; j++) y[j] += b[j];
+}
+
+SY_INLINE void sy_add_biases_f64(double *y, const double *a, int64_t na, const double *b,
+                                 int64_t nb) {
+    int64_t j;
+    if (a)
+        for (j = 0; j < na; j++) y[j] += a[j];
+    if (b)
+        for (j = 0; j < nb; j++) y[j] += b[j];
+}
+
+/* One exponential for all three functions:
+**   e^y = 2^k (1 + q),  e^y - 1 = 2^k q + (2^k - 1),
+** k = round(y / ln 2), r = y - k ln 2 in [-ln2/2, ln2/2] (ln 2 split in a
+** short head, so k * LN2_HI is exact, and a tail), q = e^r - 1 by its Taylor
+** series to r^7 (truncation below 2e-8 relative). Writing e^y - 1 that way
+** keeps tanh(x) = (e^2x - 1) / (e^2x + 1) accurate near 0.
+** For y in [-87, 88], so that 2^k stays a normal float: *p = 2^k. */
+SY_INLINE void sy_v8_exp_parts(const sy_v8f *y, sy_v8f *p, sy_v8f *q) {
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f, log2e = 1.44269504088896341f;
+    const float rounder = 12582912.0f;   /* 1.5 * 2^23: adding it rounds to an integer */
+    const int32_t rounder_bits = 0x4B400000;
+    sy_v8f t = *y * log2e + rounder, k = t - rounder;
+    sy_v8f r = *y - k * ln2_hi - k * ln2_lo;
+    *q = r * (1 + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                                                      r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    *p = (sy_v8f)(((sy_v8i)t - rounder_bits + 127) << 23);
+}
+
+SY_INLINE void sy_v8_clamp(sy_v8f *y, float lo, float hi) {
+    sy_v8f vlo, vhi;
+    sy_v8_set1(&vlo, lo);
+    sy_v8_set1(&vhi, hi);
+    sy_v8_select(y, *y > vhi, &vhi, y);
+    sy_v8_select(y, *y < vlo, &vlo, y);
+}
+
+/* e^x within 2 ulp; 0 where e^x is below FLT_MIN (x < -87.34: subnormal
+** results are flushed), inf above FLT_MAX (x > 88.72), NaN stays NaN. For
+** k > 0 the power of two is built as 2^(k-1) and the result doubled, so
+** that k = 128 (x near 88.7) stays finite. */
+SY_INLINE void sy_v8_exp(sy_v8f *x) {
+    const float lo = -87.33654f, hi = 88.72283f;
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f, log2e = 1.44269504088896341f;
+    const float rounder = 12582912.0f;
+    const int32_t rounder_bits = 0x4B400000;
+    const sy_v8i under = *x < lo, over = *x > hi;
+    sy_v8f y = *x, t, k, r, q, p, one, two, scale, zero = {0}, inf;
+    sy_v8i big;
+    sy_v8_clamp(&y, lo, hi);
+    t = y * log2e + rounder;
+    k = t - rounder;
+    r = y - k * ln2_hi - k * ln2_lo;
+    q = r * (1 + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                                                     r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    big = k > zero;   /* all ones (-1) where k > 0 */
+    p = (sy_v8f)(((sy_v8i)t - rounder_bits + 127 + big) << 23);
+    sy_v8_set1(&one, 1);
+    sy_v8_set1(&two, 2);
+    sy_v8_select(&scale, big, &two, &one);
+    y = (p + p * q) * scale;
+    sy_v8_set1(&inf, __builtin_inff());
+    sy_v8_select(&y, under, &zero, &y);
+    sy_v8_select(x, over, &inf, &y);
+}
+
+/* 1 / (1 + e^-x); the exponent is clamped where the result is 0 or 1 in
+** float anyway. NaN stays NaN (comparisons with it are false). */
+SY_INLINE void sy_v8_sigmoid(sy_v8f *x) {
+    sy_v8f y = -*x, p, q;
+    sy_v8_clamp(&y, -87.0f, 88.0f);
+    sy_v8_exp_parts(&y, &p, &q);
+    *x = 1 / (1 + (p + p * q));
+}
+
+/* sign(x) (e^2|x| - 1) / (e^2|x| + 1), with 2|x| clamped at 18 where tanh
+** is 1 in float. */
+SY_INLINE void sy_v8_tanh(sy_v8f *x) {
+    const sy_v8i sign = (sy_v8i)*x & INT32_MIN;
+    sy_v8f y = (sy_v8f)((sy_v8i)*x & INT32_MAX) * 2, p, q, e, big;
+    sy_v8_set1(&big, 18.0f);
+    sy_v8_select(&y, y > big, &big, &y);
+    sy_v8_exp_parts(&y, &p, &q);
+    e = p * q + (p - 1);
+    *x = (sy_v8f)((sy_v8i)(e / (e + 2)) | sign);
+}
+
+#endif

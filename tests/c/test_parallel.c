@@ -1,0 +1,337 @@
+/*
+** test_parallel.c -- synlua's thread pool and the kernels that use it:
+** sy_split's partitions; every task of a region run exactly once (busy and
+** sleeping workers, nested regions inline); sy_gemm split across threads
+** against a naive product; the recurrent layers with their batch split over
+** threads (run to run bitwise equal, and equal to one thread within
+** rounding).
+*/
+#include <float.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "core/tensor.h"
+#include "core/threads.h"
+#include "ops/gemm.h"
+#include "ops/recurrent.h"
+
+/* ------------------------------------------------------------- helpers */
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+
+static double uniform(void) {   /* in [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng_state >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+#define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
+
+/* Uniform in [-scale, scale). */
+static sy_tensor *rand_scaled(sy_dtype dt, int nd, const int64_t *size, double scale) {
+    sy_tensor *t = NULL;
+    int64_t i, n;
+    if (sy_tensor_empty(&t, dt, nd, size)) return NULL;
+    n = sy_tensor_numel(t);
+    for (i = 0; i < n; i++)
+        sy_value_store((char *)sy_tensor_data(t) + i * sy_dtype_size(dt), dt, scale * uniform());
+    return t;
+}
+
+static sy_tensor *rand_tensor(sy_dtype dt, int nd, const int64_t *size) {
+    return rand_scaled(dt, nd, size, 1);
+}
+
+static sy_tensor *empty(sy_dtype dt, int nd, const int64_t *size) {
+    sy_tensor *t = NULL;
+    CHECK_OK(sy_tensor_empty(&t, dt, nd, size));
+    return t;
+}
+
+static double at(const sy_tensor *t, int64_t i) {
+    return sy_value_load((const char *)sy_tensor_data(t) + i * sy_dtype_size(t->dtype), t->dtype);
+}
+
+/* Largest |a - b| / (1 + |b|) over the elements. */
+static double rel_diff(const sy_tensor *a, const sy_tensor *b) {
+    double worst = 0;
+    int64_t i, n = sy_tensor_numel(a);
+    for (i = 0; i < n; i++) worst = fmax(worst, fabs(at(a, i) - at(b, i)) / (1 + fabs(at(b, i))));
+    return worst;
+}
+
+static int same_bits(const sy_tensor *a, const sy_tensor *b) {
+    return sy_tensor_numel(a) == sy_tensor_numel(b) &&
+           memcmp(sy_tensor_data(a), sy_tensor_data(b),
+                  (size_t)(sy_tensor_numel(a) * sy_dtype_size(a->dtype))) == 0;
+}
+
+static void release_all(sy_tensor **t, int n) {
+    int i;
+    for (i = 0; i < n; i++) {
+        sy_tensor_release(t[i]);
+        t[i] = NULL;
+    }
+}
+
+/* ------------------------------------------------------------- sy_split */
+
+static void test_split(void) {
+    const int64_t sizes[] = {0, 1, 5, 16, 64, 100, 1000};
+    const int64_t aligns[] = {1, 8, 16};
+    int ok = 1;
+    size_t si, ai;
+    int n, k;
+    for (si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (ai = 0; ai < sizeof aligns / sizeof *aligns; ai++)
+            for (n = 1; n <= 7; n++) {
+                int64_t next = 0, lo, hi;
+                for (k = 0; k < n; k++) {
+                    sy_split(sizes[si], aligns[ai], k, n, &lo, &hi);
+                    ok = ok && lo == next && hi >= lo && hi <= sizes[si];
+                    ok = ok && (hi == sizes[si] || hi % aligns[ai] == 0);
+                    next = hi;
+                }
+                ok = ok && next == sizes[si];
+            }
+    CHECK(ok);
+    {   /* even halves of an even batch */
+        int64_t lo, hi;
+        sy_split(64, 1, 1, 2, &lo, &hi);
+        CHECK(lo == 32 && hi == 64);
+    }
+}
+
+/* ----------------------------------------------------------------- pool */
+
+enum { MAX_TASKS = 8 };
+
+typedef struct {
+    int count[MAX_TASKS], seen_n[MAX_TASKS];
+    int nested_width, nested_ran;
+} pool_probe;
+
+static void count_task(void *ctx, int task, int n_tasks) {
+    pool_probe *p = ctx;
+    if (task < 0 || task >= MAX_TASKS) return;
+    p->count[task]++;
+    p->seen_n[task] = n_tasks;
+}
+
+static void nested_inner(void *ctx, int task, int n_tasks) {
+    pool_probe *p = ctx;
+    if (task == 0 && n_tasks == 1) p->nested_ran++;
+}
+
+static void nested_task(void *ctx, int task, int n_tasks) {
+    pool_probe *p = (pool_probe *)ctx + task;
+    (void)n_tasks;
+    p->nested_width = sy_parallel_width();
+    sy_parallel_run(nested_inner, p, 4);
+}
+
+static void test_pool(void) {
+    pool_probe p, nest[4];
+    const struct timespec pause = {0, 1000000};   /* long enough for the workers to sleep */
+    int i, k, ok;
+    memset(&p, 0, sizeof p);
+    sy_set_num_threads(4);
+    CHECK(sy_get_num_threads() == 4);
+    CHECK(sy_parallel_width() == 4);
+    for (i = 0; i < 3000; i++) sy_parallel_run(count_task, &p, 4);
+    for (i = 0; i < 20; i++) {
+        nanosleep(&pause, NULL);
+        sy_parallel_run(count_task, &p, 4);
+    }
+    for (k = 0, ok = 1; k < MAX_TASKS; k++)
+        ok = ok && p.count[k] == (k < 4 ? 3020 : 0) && p.seen_n[k] == (k < 4 ? 4 : 0);
+    CHECK(ok);
+    memset(nest, 0, sizeof nest);
+    sy_parallel_run(nested_task, nest, 4);
+    for (k = 0, ok = 1; k < 4; k++) ok = ok && nest[k].nested_width == 1 && nest[k].nested_ran == 1;
+    CHECK(ok);
+    /* fewer tasks than threads, more than threads, and one thread */
+    memset(&p, 0, sizeof p);
+    sy_parallel_run(count_task, &p, 2);
+    CHECK(p.count[0] == 1 && p.count[1] == 1 && p.count[2] == 0 && p.seen_n[1] == 2);
+    memset(&p, 0, sizeof p);
+    sy_parallel_run(count_task, &p, 6);
+    CHECK(p.count[3] == 1 && p.count[4] == 0 && p.seen_n[0] == 4);
+    sy_set_num_threads(1);
+    CHECK(sy_parallel_width() == 1);
+    memset(&p, 0, sizeof p);
+    sy_parallel_run(count_task, &p, 4);
+    CHECK(p.count[0] == 1 && p.count[1] == 0 && p.seen_n[0] == 1);
+    memset(nest, 0, sizeof nest);
+    sy_parallel_run(nested_task, nest, 4);
+    CHECK(nest[0].nested_ran == 1 && nest[1].nested_ran == 0);
+}
+
+/* ----------------------------------------------------------------- gemm */
+
+/* C = alpha op(A) op(B) + beta C in double, naively. */
+static void naive_gemm(double *C, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha,
+                       const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                       int64_t ldc) {
+    int64_t i, j, k;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            double s = 0;
+            for (k = 0; k < K; k++)
+                s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            C[i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * C[i * ldc + j]);
+        }
+}
+
+static void test_gemm(void) {
+    /* rows split (M >= N), columns split, and too small to split */
+    const int64_t shapes[][3] = {{200, 70, 50}, {40, 300, 64}, {7, 5, 3}};
+    const double betas[] = {0, 1, 0.5};
+    size_t s, b;
+    int ta, tb, ok32 = 1, ok64 = 1;
+    sy_set_num_threads(2);
+    for (s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (ta = 0; ta < 2; ta++)
+            for (tb = 0; tb < 2; tb++)
+                for (b = 0; b < sizeof betas / sizeof *betas; b++) {
+                    const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+                    const int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb, nc = M * ldc;
+                    static double A[320 * 330], Bm[320 * 330], C[320 * 330], R[320 * 330];
+                    static float Af[320 * 330], Bf[320 * 330], Cf[320 * 330];
+                    int64_t i;
+                    for (i = 0; i < na; i++) Af[i] = (float)(A[i] = uniform());
+                    for (i = 0; i < nb; i++) Bf[i] = (float)(Bm[i] = uniform());
+                    for (i = 0; i < nc; i++) Cf[i] = (float)(C[i] = R[i] = uniform());
+                    naive_gemm(R, ta, tb, M, N, K, 0.75, A, lda, Bm, ldb, betas[b], ldc);
+                    sy_gemm_f64(ta, tb, M, N, K, 0.75, A, lda, Bm, ldb, betas[b], C, ldc);
+                    sy_gemm_f32(ta, tb, M, N, K, 0.75f, Af, lda, Bf, ldb, (float)betas[b], Cf, ldc);
+                    for (i = 0; i < M * ldc; i++) {
+                        if (i % ldc >= N) continue;   /* the gaps between rows */
+                        ok64 = ok64 && fabs(C[i] - R[i]) <= 1e-12 * (1 + fabs(R[i]));
+                        ok32 = ok32 && fabs(Cf[i] - R[i]) <= 1e-4 * (1 + fabs(R[i]));
+                    }
+                }
+    CHECK(ok64);
+    CHECK(ok32);
+    {   /* K = 0: C = beta C; M = 0: nothing */
+        float c[6] = {1, 2, 3, 4, 5, 6};
+        sy_gemm_f32(0, 0, 2, 2, 0, 1, c, 1, c, 1, 0.5f, c, 3);
+        CHECK(c[0] == 0.5f && c[1] == 1 && c[2] == 3 && c[3] == 2 && c[4] == 2.5f && c[5] == 6);
+        sy_gemm_f32(0, 0, 2, 2, 0, 1, c, 1, c, 1, 0, c, 3);
+        CHECK(c[0] == 0 && c[1] == 0 && c[2] == 3 && c[3] == 0 && c[4] == 0);
+        sy_gemm_f32(0, 0, 0, 2, 4, 1, c, 4, c, 2, 0, c, 2);
+        CHECK(c[2] == 3 && c[5] == 6);
+    }
+    sy_set_num_threads(1);
+}
+
+/* ------------------------------------------------------ recurrent layers */
+
+enum { RNN, LSTM, GRU };
+static const int n_gates[] = {1, 4, 3};
+
+/* Inputs x, h0, c0, w_ih, w_hh, b_ih, b_hh and incoming gradients dout,
+** dh_n, dc_n for one layer. */
+typedef struct {
+    sy_tensor *in[7], *grad[3];
+} layer_args;
+
+/* Weights as PyTorch initialises them, U(-1/sqrt(H), 1/sqrt(H)): larger
+** ones make the recurrence chaotic, and rounding differences would grow
+** without bound over the steps. */
+static void make_layer(layer_args *a, int kind, sy_dtype dt, int64_t B, int64_t T, int64_t D,
+                       int64_t H) {
+    const int64_t G = n_gates[kind] * H;
+    const double k = 1 / sqrt((double)H);
+    a->in[0] = rand_tensor(dt, 3, SHAPE(B, T, D));
+    a->in[1] = rand_tensor(dt, 2, SHAPE(B, H));
+    a->in[2] = kind == LSTM ? rand_tensor(dt, 2, SHAPE(B, H)) : NULL;
+    a->in[3] = rand_scaled(dt, 2, SHAPE(G, D), k);
+    a->in[4] = rand_scaled(dt, 2, SHAPE(G, H), k);
+    a->in[5] = rand_scaled(dt, 1, SHAPE(G), k);
+    a->in[6] = rand_scaled(dt, 1, SHAPE(G), k);
+    a->grad[0] = rand_tensor(dt, 3, SHAPE(B, T, H));
+    a->grad[1] = rand_tensor(dt, 2, SHAPE(B, H));
+    a->grad[2] = kind == LSTM ? rand_tensor(dt, 2, SHAPE(B, H)) : NULL;
+}
+
+/* Forward and backward into r: out, h_n, c_n, then dx, dh0, dc0, dw_ih,
+** dw_hh, db_ih, db_hh (c_n and dc0 only for the LSTM). */
+static void run_layer(sy_tensor **r, const layer_args *a, int kind) {
+    sy_tensor *const *in = a->in, *const *g = a->grad, *cache;
+    const sy_dtype dt = in[0]->dtype;
+    const int64_t B = in[0]->size[0], T = in[0]->size[1], H = in[4]->size[1];
+    const int64_t W = kind == RNN ? sy_rnn_cache_width(H)
+                      : kind == LSTM ? sy_lstm_cache_width(H) : sy_gru_cache_width(H);
+    int k;
+    cache = empty(dt, 3, SHAPE(B, T, W));
+    r[0] = empty(dt, 3, SHAPE(B, T, H));
+    r[1] = empty(dt, 2, SHAPE(B, H));
+    r[2] = kind == LSTM ? empty(dt, 2, SHAPE(B, H)) : NULL;
+    for (k = 0; k < 7; k++) r[3 + k] = in[k] ? empty(dt, in[k]->ndim, in[k]->size) : NULL;
+    switch (kind) {
+    case RNN:
+        sy_rnn_forward(r[0], r[1], cache, in[0], in[1], in[3], in[4], in[5], in[6]);
+        CHECK_OK(sy_rnn_backward(r[3], r[4], r[6], r[7], r[8], r[9], g[0], g[1], cache, in[0],
+                                 in[3], in[4]));
+        break;
+    case LSTM:
+        sy_lstm_forward(r[0], r[1], r[2], cache, in[0], in[1], in[2], in[3], in[4], in[5], in[6]);
+        CHECK_OK(sy_lstm_backward(r[3], r[4], r[5], r[6], r[7], r[8], r[9], g[0], g[1], g[2],
+                                  cache, in[0], in[2], in[3], in[4]));
+        break;
+    case GRU:
+        sy_gru_forward(r[0], r[1], cache, in[0], in[1], in[3], in[4], in[5], in[6]);
+        CHECK_OK(sy_gru_backward(r[3], r[4], r[6], r[7], r[8], r[9], g[0], g[1], cache, in[0],
+                                 in[3], in[4]));
+        break;
+    }
+    sy_tensor_release(cache);
+}
+
+/* The batch split over threads: two runs on 3 threads agree bit for bit,
+** and agree with one thread within float rounding (the BLAS kernels may
+** round a product differently when it has fewer rows). Batch sizes above,
+** at and below the thread count. */
+static void test_recurrent_threads(void) {
+    const int64_t batches[] = {64, 3, 1};
+    int kind, d, ok_same = 1, ok_close = 1, i;
+    size_t bi;
+    for (kind = RNN; kind <= GRU; kind++)
+        for (d = 0; d < 2; d++)
+            for (bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+                const sy_dtype dt = d ? SY_F64 : SY_F32;
+                const int64_t B = batches[bi], T = B == 64 ? 20 : 300;
+                layer_args a;
+                sy_tensor *one[10] = {0}, *three[10] = {0}, *again[10] = {0};
+                make_layer(&a, kind, dt, B, T, 10, 64);
+                sy_set_num_threads(1);
+                run_layer(one, &a, kind);
+                sy_set_num_threads(3);
+                run_layer(three, &a, kind);
+                run_layer(again, &a, kind);
+                sy_set_num_threads(1);
+                for (i = 0; i < 10; i++) {
+                    if (!one[i]) continue;
+                    ok_same = ok_same && same_bits(three[i], again[i]);
+                    ok_close = ok_close && rel_diff(three[i], one[i]) <= (d ? 1e-12 : 1e-4);
+                }
+                release_all(one, 10);
+                release_all(three, 10);
+                release_all(again, 10);
+                release_all(a.in, 7);
+                release_all(a.grad, 3);
+            }
+    CHECK(ok_same);
+    CHECK(ok_close);
+}
+
+int main(void) {
+    test_split();
+    test_pool();
+    test_gemm();
+    test_recurrent_threads();
+    return check_summary("parallel");
+}
