@@ -1,8 +1,12 @@
 /*
 ** attention.c -- scaled dot-product attention over [B, H, L, E] as one
 ** kernel, forward and backward (see attention.h). Per (batch, head) matrix
-** the products are BLAS calls and the rest -- mask, softmax, dropout -- one
-** pass over the [Lq, Lk] scores, which live in the weights output itself.
+** the products and the rest -- mask, softmax, dropout -- one pass over the
+** [Lq, Lk] scores, which live in the weights output itself. The (b, h)
+** pairs are split across the pool. Float products of small matrices (every
+** side at most SMALL_DIM, as in the paper's PatchTST: 15 patches, 16 per
+** head) run in a register-blocked SIMD kernel here: a BLAS call costs more
+** than such a product. Double and bigger products go to BLAS.
 **
 ** Backward, with P the weights, D = keep * keep_scale and Pd = P * D:
 **   dV = Pd^T dOut
@@ -20,7 +24,13 @@
 #include <string.h>
 
 #include "../core/alloc.h"
+#include "../core/threads.h"
 #include "attention.h"
+#include "simd.h"
+
+#define SMALL_DIM 64
+/* op(B) packed in rows of N rounded up to 8, then C's rows padded alike */
+#define SMALL_WORK (2 * SMALL_DIM * SMALL_DIM)
 
 /* The (b, h) matrices of a [B, H, rows, cols] operand whose rows are
 ** contiguous: matrix (b, h) starts at data + b*sb + h*sh (elements), rows
@@ -38,6 +48,68 @@ typedef struct mask_view {
     int is_bool;
 } mask_view;
 
+/* ------------------------------------------------ small float products */
+
+/* Rows i0 .. i0+rows-1 (rows <= 4) and columns n0 .. n0+8*nv-1 (nv 1 or 2)
+** of c = alpha a b, a(i, k) at a[i*sai + k*sak], b packed [K, Np]: 4 x 2
+** accumulators in registers, k in order. */
+SY_INLINE void small_block_f32(float *c, int Np, const float *a, int sai, int sak, const float *b,
+                               int K, float alpha, int i0, int rows, int n0, int nv) {
+    sy_v8f acc[4][2], av = {0}, b0, b1 = {0};
+    int r, k;
+    for (r = 0; r < 4; r++) acc[r][0] = acc[r][1] = (sy_v8f){0};
+    for (k = 0; k < K; k++) {
+        sy_v8_load(&b0, b + (int64_t)k * Np + n0, 8);
+        if (nv == 2) sy_v8_load(&b1, b + (int64_t)k * Np + n0 + 8, 8);
+        for (r = 0; r < rows; r++) {
+            sy_v8_set1(&av, a[(i0 + r) * sai + k * sak]);
+            acc[r][0] += av * b0;
+            if (nv == 2) acc[r][1] += av * b1;
+        }
+    }
+    for (r = 0; r < rows; r++) {
+        if (alpha != 1) {
+            sy_v8f al;
+            sy_v8_set1(&al, alpha);
+            acc[r][0] *= al;
+            acc[r][1] *= al;
+        }
+        sy_v8_store(c + (int64_t)(i0 + r) * Np + n0, &acc[r][0], 8);
+        if (nv == 2) sy_v8_store(c + (int64_t)(i0 + r) * Np + n0 + 8, &acc[r][1], 8);
+    }
+}
+
+/* Row-major C [M, N] (rows ldc apart) = alpha op(A) op(B) for M, N, K at
+** most SMALL_DIM: op(B) is packed into work as K rows of Np = N rounded up
+** to 8 (zero padded), C's rows are computed padded in the rest of work and
+** copied out. Sums run over k in order, like BLAS's. */
+SY_INLINE void small_mm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                            int lda, const float *B, int ldb, float *C, int ldc, float *work) {
+    const int Np = (N + 7) / 8 * 8, sai = ta ? 1 : lda, sak = ta ? lda : 1;
+    float *b = work, *c = work + SMALL_DIM * SMALL_DIM;
+    int i, k, n;
+    for (k = 0; k < K; k++) {
+        float *bk = b + k * Np;
+        if (tb)
+            for (n = 0; n < N; n++) bk[n] = B[(int64_t)n * ldb + k];
+        else
+            for (n = 0; n < N; n++) bk[n] = B[(int64_t)k * ldb + n];
+        for (n = N; n < Np; n++) bk[n] = 0;
+    }
+    for (n = 0; n < Np; n += 16) {
+        const int nv = Np - n >= 16 ? 2 : 1;
+        for (i = 0; i + 4 <= M; i += 4) small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 4, n, nv);
+        switch (M - i) {
+        case 3: small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 3, n, nv); break;
+        case 2: small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 2, n, nv); break;
+        case 1: small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 1, n, nv); break;
+        }
+    }
+    for (i = 0; i < M; i++)
+        for (n = 0; n < N; n++) C[(int64_t)i * ldc + n] = c[i * Np + n];
+}
+
+#define SY_SMALL_MM 1
 #define SY_REAL float
 #define SY_DT SY_F32
 #define SY_FN(name) name##_f32
@@ -48,6 +120,8 @@ typedef struct mask_view {
 #undef SY_FN
 #undef SY_GEMM
 
+#undef SY_SMALL_MM
+#define SY_SMALL_MM 0
 #define SY_REAL double
 #define SY_DT SY_F64
 #define SY_FN(name) name##_f64
@@ -57,6 +131,7 @@ typedef struct mask_view {
 #undef SY_DT
 #undef SY_FN
 #undef SY_GEMM
+#undef SY_SMALL_MM
 
 #define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
@@ -69,25 +144,66 @@ static mats mats_of(const sy_tensor *t) {
 
 static void *ptr(const sy_tensor *t) { return t ? sy_tensor_data(t) : NULL; }
 
+/* The workspace of one task, in elements: small_mm_f32's, then for the
+** forward the dropped-out weights of one (b, h), for the backward those and
+** the weights' gradient. */
+static int64_t work_per_task(int64_t Lq, int64_t Lk, int backward) {
+    return SMALL_WORK + (backward ? 2 : 1) * Lq * Lk;
+}
+
+static int n_tasks_for(int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E) {
+    /* about 2^16 multiply-adds per task at least, or waking the pool costs more */
+    const int64_t work = B * H * Lq * Lk * E;
+    return work < ((int64_t)1 << 17) ? 1 : sy_parallel_width();
+}
+
+typedef struct {
+    sy_dtype dt;
+    void *out, *weights, *dq, *dk, *dv, *work;
+    const void *dout, *dweights, *cweights;
+    mats q, k, v;
+    const mask_view *mask;
+    const unsigned char *keep;
+    double keep_scale;
+    int64_t B, H, per_task;
+    int Lq, Lk, E, Ev, backward;
+} attn_job;
+
+static void attn_task(void *ctx, int task, int n_tasks) {
+    const attn_job *j = ctx;
+    void *w = (char *)j->work + task * j->per_task * sy_dtype_size(j->dt);
+    int64_t lo, hi;
+    sy_split(j->B * j->H, 1, task, n_tasks, &lo, &hi);
+    if (lo == hi) return;
+    if (j->backward)
+        DISPATCH(j->dt, backward, j->dq, j->dk, j->dv, j->dout, j->dweights, j->q, j->k, j->v,
+                 j->cweights, j->keep, j->keep_scale, w, lo, hi, j->H, j->Lq, j->Lk, j->E, j->Ev);
+    else
+        DISPATCH(j->dt, forward, j->out, j->weights, j->q, j->k, j->v, j->mask, j->keep,
+                 j->keep_scale, w, lo, hi, j->H, j->Lq, j->Lk, j->E, j->Ev);
+}
+
 sy_status sy_attention_forward(sy_tensor *out, sy_tensor *weights, const sy_tensor *q,
                                const sy_tensor *k, const sy_tensor *v, const sy_tensor *mask,
                                const sy_tensor *keep, double keep_scale) {
     const int64_t B = q->size[0], H = q->size[1], Lq = q->size[2], Lk = k->size[2];
     const int64_t E = q->size[3], Ev = v->size[3];
-    /* the dropped-out weights of one (b, h), when there is dropout */
-    const size_t nbytes = keep ? (size_t)(Lq * Lk * sy_dtype_size(q->dtype)) : 0;
-    void *work = NULL;
+    const int n_tasks = n_tasks_for(B, H, Lq, Lk, E > Ev ? E : Ev);
+    const int64_t per_task = work_per_task(Lq, Lk, 0);
+    const size_t nbytes = (size_t)(n_tasks * per_task * sy_dtype_size(q->dtype));
+    void *work = sy_mem_alloc(nbytes);
     mask_view mv = {0};
+    attn_job j = {q->dtype, ptr(out), ptr(weights), NULL, NULL, NULL, work, NULL, NULL, NULL,
+                  mats_of(q), mats_of(k), mats_of(v), mask ? &mv : NULL, ptr(keep), keep_scale,
+                  B, H, per_task, (int)Lq, (int)Lk, (int)E, (int)Ev, 0};
     int d;
-    if (keep && !(work = sy_mem_alloc(nbytes))) return SY_ERR_OOM;
+    if (!work) return SY_ERR_OOM;
     if (mask) {
         mv.data = sy_tensor_data(mask);
         for (d = 0; d < 4; d++) mv.stride[d] = mask->stride[d];
         mv.is_bool = mask->dtype == SY_BOOL;
     }
-    DISPATCH(q->dtype, forward, ptr(out), ptr(weights), mats_of(q), mats_of(k), mats_of(v),
-             mask ? &mv : NULL, ptr(keep), keep_scale, work, B, H, (int)Lq, (int)Lk, (int)E,
-             (int)Ev);
+    sy_parallel_run(attn_task, &j, n_tasks);
     sy_mem_free(work, nbytes);
     return SY_OK;
 }
@@ -98,13 +214,15 @@ sy_status sy_attention_backward(sy_tensor *dq, sy_tensor *dk, sy_tensor *dv, con
                                 double keep_scale) {
     const int64_t B = q->size[0], H = q->size[1], Lq = q->size[2], Lk = k->size[2];
     const int64_t E = q->size[3], Ev = v->size[3];
-    /* the dropped-out weights and the weights' gradient of one (b, h) */
-    const size_t nbytes = (size_t)(2 * Lq * Lk * sy_dtype_size(q->dtype));
+    const int n_tasks = n_tasks_for(B, H, Lq, Lk, E > Ev ? E : Ev);
+    const int64_t per_task = work_per_task(Lq, Lk, 1);
+    const size_t nbytes = (size_t)(n_tasks * per_task * sy_dtype_size(q->dtype));
     void *work = sy_mem_alloc(nbytes);
+    attn_job j = {q->dtype, NULL, NULL, ptr(dq), ptr(dk), ptr(dv), work, ptr(dout), ptr(dweights),
+                  ptr(weights), mats_of(q), mats_of(k), mats_of(v), NULL, ptr(keep), keep_scale,
+                  B, H, per_task, (int)Lq, (int)Lk, (int)E, (int)Ev, 1};
     if (!work) return SY_ERR_OOM;
-    DISPATCH(q->dtype, backward, ptr(dq), ptr(dk), ptr(dv), ptr(dout), ptr(dweights), mats_of(q),
-             mats_of(k), mats_of(v), ptr(weights), ptr(keep), keep_scale, work, B, H, (int)Lq,
-             (int)Lk, (int)E, (int)Ev);
+    sy_parallel_run(attn_task, &j, n_tasks);
     sy_mem_free(work, nbytes);
     return SY_OK;
 }
@@ -141,72 +259,86 @@ static void SY_FN(drop)(SY_REAL *pd, const SY_REAL *p, const unsigned char *keep
     for (i = 0; i < n; i++) pd[i] = p[i] * ((SY_REAL)keep[i] * scale);
 }
 
-static void SY_FN(forward)(SY_REAL *out, SY_REAL *weights, mats q, mats k, mats v,
-                           const mask_view *mask, const unsigned char *keep, double keep_scale,
-                           SY_REAL *pd, int64_t B, int64_t H, int Lq, int Lk, int E, int Ev) {
-    const SY_REAL scale = (SY_REAL)(1 / sqrt((double)E));
-    const int64_t nw = (int64_t)Lq * Lk;
-    int64_t b, h;
-    for (b = 0; b < B; b++)
-        for (h = 0; h < H; h++) {
-            const int64_t bh = b * H + h;
-            SY_REAL *p = weights + bh * nw;
-            SY_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, Lk, E, scale, SY_FN(mat)(q, b, h),
-                    q.ld, SY_FN(mat)(k, b, h), k.ld, 0, p, Lk);
-            if (mask) SY_FN(apply_mask)(p, mask, b, h, Lq, Lk);
-            sy_softmax_rows(SY_DT, p, p, Lq, Lk, 0);
-            if (keep) {
-                SY_FN(drop)(pd, p, keep + bh * nw, (SY_REAL)keep_scale, nw);
-                p = pd;
-            }
-            SY_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, Ev, Lk, 1, p, Lk,
-                    SY_FN(mat)(v, b, h), v.ld, 0, out + bh * Lq * Ev, Ev);
-        }
+/* Row-major C [M, N] = alpha op(A) op(B): small float products by
+** small_mm_f32 (work: SMALL_WORK elements), the rest by BLAS. */
+SY_INLINE void SY_FN(mm)(int ta, int tb, int M, int N, int K, SY_REAL alpha, const SY_REAL *A,
+                         int lda, const SY_REAL *B, int ldb, SY_REAL *C, int ldc, SY_REAL *work) {
+#if SY_SMALL_MM
+    if (M <= SMALL_DIM && N <= SMALL_DIM && K <= SMALL_DIM) {
+        small_mm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, work);
+        return;
+    }
+#else
+    (void)work;
+#endif
+    SY_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+            alpha, A, lda, B, ldb, 0, C, ldc);
 }
 
-static void SY_FN(backward)(SY_REAL *dq, SY_REAL *dk, SY_REAL *dv, const SY_REAL *dout,
-                            const SY_REAL *dweights, mats q, mats k, mats v,
-                            const SY_REAL *weights, const unsigned char *keep, double keep_scale,
-                            SY_REAL *work, int64_t B, int64_t H, int Lq, int Lk, int E, int Ev) {
+/* Pairs bh0 <= b*H + h < bh1; work: SMALL_WORK + Lq*Lk elements. */
+SY_SIMD_CLONES static void SY_FN(forward)(SY_REAL *out, SY_REAL *weights, mats q, mats k, mats v,
+                                          const mask_view *mask, const unsigned char *keep,
+                                          double keep_scale, SY_REAL *work, int64_t bh0,
+                                          int64_t bh1, int64_t H, int Lq, int Lk, int E, int Ev) {
+    const SY_REAL scale = (SY_REAL)(1 / sqrt((double)E));
+    const int64_t nw = (int64_t)Lq * Lk;
+    SY_REAL *pd = work + SMALL_WORK;
+    int64_t bh;
+    for (bh = bh0; bh < bh1; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        SY_REAL *p = weights + bh * nw;
+        SY_FN(mm)(0, 1, Lq, Lk, E, scale, SY_FN(mat)(q, b, h), q.ld, SY_FN(mat)(k, b, h), k.ld, p,
+                  Lk, work);
+        if (mask) SY_FN(apply_mask)(p, mask, b, h, Lq, Lk);
+        sy_softmax_rows(SY_DT, p, p, Lq, Lk, 0);
+        if (keep) {
+            SY_FN(drop)(pd, p, keep + bh * nw, (SY_REAL)keep_scale, nw);
+            p = pd;
+        }
+        SY_FN(mm)(0, 0, Lq, Ev, Lk, 1, p, Lk, SY_FN(mat)(v, b, h), v.ld, out + bh * Lq * Ev, Ev,
+                  work);
+    }
+}
+
+/* Pairs bh0 <= b*H + h < bh1; work: SMALL_WORK + 2*Lq*Lk elements. */
+SY_SIMD_CLONES static void SY_FN(backward)(SY_REAL *dq, SY_REAL *dk, SY_REAL *dv,
+                                           const SY_REAL *dout, const SY_REAL *dweights, mats q,
+                                           mats k, mats v, const SY_REAL *weights,
+                                           const unsigned char *keep, double keep_scale,
+                                           SY_REAL *work, int64_t bh0, int64_t bh1, int64_t H,
+                                           int Lq, int Lk, int E, int Ev) {
     const SY_REAL scale = (SY_REAL)(1 / sqrt((double)E)), ks = (SY_REAL)keep_scale;
     const int64_t nw = (int64_t)Lq * Lk;
-    SY_REAL *pd = work, *dp = work + nw;
-    int64_t b, h, i;
-    for (b = 0; b < B; b++)
-        for (h = 0; h < H; h++) {
-            const int64_t bh = b * H + h;
-            const SY_REAL *p = weights + bh * nw, *go = dout ? dout + bh * Lq * Ev : NULL;
-            const unsigned char *kp = keep ? keep + bh * nw : NULL;
-            if (dv) {
-                SY_REAL *g = dv + bh * Lk * Ev;
-                const SY_REAL *a = p;
-                if (kp) {
-                    SY_FN(drop)(pd, p, kp, ks, nw);
-                    a = pd;
-                }
-                if (go)
-                    SY_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, Lk, Ev, Lq, 1, a, Lk, go, Ev,
-                            0, g, Ev);
-                else
-                    memset(g, 0, sizeof *g * (size_t)(Lk * Ev));
+    SY_REAL *pd = work + SMALL_WORK, *dp = pd + nw;
+    int64_t bh, i;
+    for (bh = bh0; bh < bh1; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const SY_REAL *p = weights + bh * nw, *go = dout ? dout + bh * Lq * Ev : NULL;
+        const unsigned char *kp = keep ? keep + bh * nw : NULL;
+        if (dv) {
+            SY_REAL *g = dv + bh * Lk * Ev;
+            const SY_REAL *a = p;
+            if (kp) {
+                SY_FN(drop)(pd, p, kp, ks, nw);
+                a = pd;
             }
-            if (!dq && !dk) continue;
-            if (go)
-                SY_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, Lk, Ev, 1, go, Ev,
-                        SY_FN(mat)(v, b, h), v.ld, 0, dp, Lk);
-            else
-                memset(dp, 0, sizeof *dp * (size_t)nw);
-            if (kp) SY_FN(drop)(dp, dp, kp, ks, nw);
-            if (dweights)
-                for (i = 0; i < nw; i++) dp[i] += dweights[bh * nw + i];
-            sy_softmax_rows_backward(SY_DT, dp, dp, p, Lq, Lk, 0);
-            if (dq)
-                SY_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, E, Lk, scale, dp, Lk,
-                        SY_FN(mat)(k, b, h), k.ld, 0, dq + bh * Lq * E, E);
-            if (dk)
-                SY_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, Lk, E, Lq, scale, dp, Lk,
-                        SY_FN(mat)(q, b, h), q.ld, 0, dk + bh * Lk * E, E);
+            if (go) SY_FN(mm)(1, 0, Lk, Ev, Lq, 1, a, Lk, go, Ev, g, Ev, work);
+            else memset(g, 0, sizeof *g * (size_t)(Lk * Ev));
         }
+        if (!dq && !dk) continue;
+        if (go) SY_FN(mm)(0, 1, Lq, Lk, Ev, 1, go, Ev, SY_FN(mat)(v, b, h), v.ld, dp, Lk, work);
+        else memset(dp, 0, sizeof *dp * (size_t)nw);
+        if (kp) SY_FN(drop)(dp, dp, kp, ks, nw);
+        if (dweights)
+            for (i = 0; i < nw; i++) dp[i] += dweights[bh * nw + i];
+        sy_softmax_rows_backward(SY_DT, dp, dp, p, Lq, Lk, 0);
+        if (dq)
+            SY_FN(mm)(0, 0, Lq, E, Lk, scale, dp, Lk, SY_FN(mat)(k, b, h), k.ld, dq + bh * Lq * E, E,
+                      work);
+        if (dk)
+            SY_FN(mm)(1, 0, Lk, E, Lq, scale, dp, Lk, SY_FN(mat)(q, b, h), q.ld, dk + bh * Lk * E, E,
+                      work);
+    }
 }
 
 #endif

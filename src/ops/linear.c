@@ -1,21 +1,24 @@
 /*
 ** linear.c -- y = x w^T + b over all rows at once, and its backward: one
-** GEMM for the forward, one each for dx and dw (see layers.h).
+** GEMM for the forward, one each for dx and dw (see layers.h), each split
+** across the pool when it is big (gemm.h), and the bias gradient's column
+** sums split by columns.
 **
 ** The kernels are written once over SY_REAL: this file includes itself
-** twice, for float (cblas_sgemm) and double (cblas_dgemm), and the public
-** functions below dispatch on the dtype.
+** twice, for float and double, and the public functions below dispatch on
+** the dtype.
 */
 #ifndef SY_REAL
 
-#include <cblas.h>
 #include <string.h>
 
+#include "../core/threads.h"
+#include "gemm.h"
 #include "layers.h"
 
 #define SY_REAL float
 #define SY_FN(name) name##_f32
-#define SY_GEMM cblas_sgemm
+#define SY_GEMM sy_gemm_f32
 #include "linear.c"
 #undef SY_REAL
 #undef SY_FN
@@ -23,7 +26,7 @@
 
 #define SY_REAL double
 #define SY_FN(name) name##_f64
-#define SY_GEMM cblas_dgemm
+#define SY_GEMM sy_gemm_f64
 #include "linear.c"
 #undef SY_REAL
 #undef SY_FN
@@ -46,43 +49,40 @@ void sy_linear_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const sy_te
 
 #else /* ------------------------------------------- typed body (SY_REAL) */
 
-/* Row-major C [M, N] = op(A) op(B) + beta C. BLAS rejects leading
-** dimensions of 0, so empty products are settled here: nothing to write when
-** M or N is 0, and C = beta C (beta is 0 or 1) when the inner size K is 0. */
-static void SY_FN(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                        const SY_REAL *A, int64_t lda, const SY_REAL *B, int64_t ldb, SY_REAL beta,
-                        SY_REAL *C, int64_t ldc) {
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-        if (beta == 0) memset(C, 0, sizeof *C * (size_t)(M * N));
-        return;
-    }
-    SY_GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-            (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-}
-
 static void SY_FN(linear_fwd)(SY_REAL *y, const SY_REAL *x, const SY_REAL *w, const SY_REAL *b,
                               int64_t N, int64_t in, int64_t out) {
     int64_t r;
     /* the bias goes in first, so the GEMM adds onto it (beta = 1) */
     if (b)
         for (r = 0; r < N; r++) memcpy(y + r * out, b, sizeof *y * (size_t)out);
-    SY_FN(gemm)(0, 1, N, out, in, x, in, w, in, b ? 1 : 0, y, out);
+    SY_GEMM(0, 1, N, out, in, 1, x, in, w, in, b ? 1 : 0, y, out);
+}
+
+typedef struct {
+    SY_REAL *db;
+    const SY_REAL *dy;
+    int64_t N, out;
+} SY_FN(colsum_job);
+
+/* db = column sums of dy, columns split between tasks, rows in order. */
+static void SY_FN(colsum)(void *ctx, int task, int n_tasks) {
+    const SY_FN(colsum_job) *j = ctx;
+    int64_t lo, hi, r, c;
+    sy_split(j->out, 16, task, n_tasks, &lo, &hi);
+    for (c = lo; c < hi; c++) j->db[c] = 0;
+    for (r = 0; r < j->N; r++) {
+        const SY_REAL *g = j->dy + r * j->out;
+        for (c = lo; c < hi; c++) j->db[c] += g[c];
+    }
 }
 
 static void SY_FN(linear_bwd)(SY_REAL *dx, SY_REAL *dw, SY_REAL *db, const SY_REAL *dy,
                               const SY_REAL *x, const SY_REAL *w, int64_t N, int64_t in,
                               int64_t out) {
-    int64_t r, j;
-    if (dx) SY_FN(gemm)(0, 0, N, in, out, dy, out, w, in, 0, dx, in);
-    if (dw) SY_FN(gemm)(1, 0, out, in, N, dy, out, x, in, 0, dw, in);
-    if (db) {
-        memset(db, 0, sizeof *db * (size_t)out);
-        for (r = 0; r < N; r++) {
-            const SY_REAL *g = dy + r * out;
-            for (j = 0; j < out; j++) db[j] += g[j];
-        }
-    }
+    SY_FN(colsum_job) cj = {db, dy, N, out};
+    if (dx) SY_GEMM(0, 0, N, in, out, 1, dy, out, w, in, 0, dx, in);
+    if (dw) SY_GEMM(1, 0, out, in, N, 1, dy, out, x, in, 0, dw, in);
+    if (db) sy_parallel_run(SY_FN(colsum), &cj, N * out < (1 << 16) ? 1 : sy_parallel_width());
 }
 
 #endif

@@ -3,7 +3,9 @@
 ** backward (see attention.h).
 **
 ** A contiguous tensor is [outer, n, inner] around the softmax dim. The last
-** dim (inner = 1) runs row by row; any other dim runs over whole inner-long
+** dim (inner = 1) runs row by row -- float rows on eight SIMD lanes with the
+** vectorised exponential of simd.h, double rows through libm -- and many
+** rows are split across the pool; any other dim runs over whole inner-long
 ** rows at a time with a running maximum and sum per column, so memory is
 ** still read in order.
 **
@@ -15,7 +17,139 @@
 #include <math.h>
 
 #include "../core/alloc.h"
+#include "../core/threads.h"
 #include "attention.h"
+#include "simd.h"
+
+/* ------------------------------------------------------ float rows, SIMD */
+
+/* Rows of n >= 8 go eight lanes at a time, the last vector ending at the
+** row's end and overlapping the one before (a partial vector would need a
+** masked load); the overlap is loaded before anything is written, since
+** the output may be the input, and the lanes seen before count once in the
+** sum. Shorter rows go through zero-padded copies. */
+static const sy_v8i lane_index = {0, 1, 2, 3, 4, 5, 6, 7};
+
+/* NaN never wins the max comparison but poisons the sum, so a row holding
+** NaN comes out NaN. */
+SY_INLINE void row_forward(float *yr, const float *xr, int64_t n, int take_log) {
+    sy_v8f v, vm, vs = {0}, zero = {0}, tail, ninf;
+    const int64_t off = n - 8;
+    int64_t j;
+    float m, s;
+    sy_v8_set1(&ninf, -INFINITY);
+    if (n < 8) {   /* padding: -inf for the max, 0 after exp */
+        sy_v8_load(&v, xr, (int)n);
+        sy_v8_select(&v, lane_index >= (int)n, &ninf, &v);
+        m = sy_v8_max(&v);
+        sy_v8_set1(&vm, m);
+        v -= vm;
+        sy_v8_exp(&v);
+        s = sy_v8_sum(&v);
+        if (!take_log) sy_v8_store(yr, &v, (int)n);
+    } else {
+        sy_v8_load(&tail, xr + off, 8);
+        vm = tail;
+        for (j = 0; j + 8 <= n; j += 8) {
+            sy_v8_load(&v, xr + j, 8);
+            sy_v8_select(&vm, v > vm, &v, &vm);
+        }
+        m = sy_v8_max(&vm);
+        sy_v8_set1(&vm, m);
+        for (j = 0; j + 8 <= n; j += 8) {
+            sy_v8_load(&v, xr + j, 8);
+            v -= vm;
+            sy_v8_exp(&v);
+            vs += v;
+            if (!take_log) sy_v8_store(yr + j, &v, 8);
+        }
+        if (j < n) {
+            v = tail - vm;
+            sy_v8_exp(&v);
+            if (!take_log) sy_v8_store(yr + off, &v, 8);
+            sy_v8_select(&v, lane_index < (int)(j - off), &zero, &v);
+            vs += v;
+        }
+        s = sy_v8_sum(&vs);
+    }
+    if (take_log) {
+        s = logf(s);
+        for (j = 0; j < n; j++) yr[j] = xr[j] - m - s;
+    } else {
+        s = 1 / s;
+        for (j = 0; j < n; j++) yr[j] *= s;
+    }
+}
+
+/* dx = y (dy - sum(dy y)), or for log_softmax dx = dy - exp(y) sum(dy). */
+SY_INLINE void row_backward(float *dxr, const float *dyr, const float *yr, int64_t n,
+                            int take_log) {
+    sy_v8f a, b, vs = {0}, zero = {0}, dyt, yt;
+    const int64_t off = n - 8;
+    int64_t j;
+    if (n < 8) {   /* padded lanes load as 0 and add nothing */
+        sy_v8_load(&a, dyr, (int)n);
+        sy_v8_load(&b, yr, (int)n);
+        vs = take_log ? a : a * b;
+        sy_v8_set1(&vs, sy_v8_sum(&vs));
+        if (take_log) {
+            sy_v8_exp(&b);
+            a = a - b * vs;
+        } else {
+            a = b * (a - vs);
+        }
+        sy_v8_store(dxr, &a, (int)n);
+        return;
+    }
+    sy_v8_load(&dyt, dyr + off, 8);
+    sy_v8_load(&yt, yr + off, 8);
+    for (j = 0; j + 8 <= n; j += 8) {
+        sy_v8_load(&a, dyr + j, 8);
+        if (!take_log) {
+            sy_v8_load(&b, yr + j, 8);
+            a *= b;
+        }
+        vs += a;
+    }
+    if (j < n) {
+        a = take_log ? dyt : dyt * yt;
+        sy_v8_select(&a, lane_index < (int)(j - off), &zero, &a);
+        vs += a;
+    }
+    sy_v8_set1(&vs, sy_v8_sum(&vs));
+    for (j = 0; j + 8 <= n; j += 8) {
+        sy_v8_load(&a, dyr + j, 8);
+        sy_v8_load(&b, yr + j, 8);
+        if (take_log) {
+            sy_v8_exp(&b);
+            a = a - b * vs;
+        } else {
+            a = b * (a - vs);
+        }
+        sy_v8_store(dxr + j, &a, 8);
+    }
+    if (j < n) {
+        if (take_log) {
+            sy_v8_exp(&yt);
+            a = dyt - yt * vs;
+        } else {
+            a = yt * (dyt - vs);
+        }
+        sy_v8_store(dxr + off, &a, 8);
+    }
+}
+
+SY_SIMD_CLONES static void rows_forward_simd(float *y, const float *x, int64_t rows, int64_t n,
+                                             int take_log) {
+    int64_t r;
+    for (r = 0; r < rows; r++) row_forward(y + r * n, x + r * n, n, take_log);
+}
+
+SY_SIMD_CLONES static void rows_backward_simd(float *dx, const float *dy, const float *y,
+                                              int64_t rows, int64_t n, int take_log) {
+    int64_t r;
+    for (r = 0; r < rows; r++) row_backward(dx + r * n, dy + r * n, y + r * n, n, take_log);
+}
 
 #define SY_REAL float
 #define SY_FN(name) name##_f32
@@ -27,6 +161,7 @@
 #undef SY_EXP
 #undef SY_LOG
 
+#define SY_ROWS_GENERIC
 #define SY_REAL double
 #define SY_FN(name) name##_f64
 #define SY_EXP exp
@@ -36,18 +171,51 @@
 #undef SY_FN
 #undef SY_EXP
 #undef SY_LOG
+#undef SY_ROWS_GENERIC
 
 #define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
 void sy_softmax_rows(sy_dtype dt, void *y, const void *x, int64_t rows, int64_t n, int take_log) {
-    DISPATCH(dt, rows_forward, y, x, rows, n, take_log);
+    if (dt == SY_F32) rows_forward_simd(y, x, rows, n, take_log);
+    else rows_forward_f64(y, x, rows, n, take_log);
 }
 
 void sy_softmax_rows_backward(sy_dtype dt, void *dx, const void *dy, const void *y, int64_t rows,
                               int64_t n, int take_log) {
-    DISPATCH(dt, rows_backward, dx, dy, y, rows, n, take_log);
+    if (dt == SY_F32) rows_backward_simd(dx, dy, y, rows, n, take_log);
+    else rows_backward_f64(dx, dy, y, rows, n, take_log);
 }
 
+/* Rows split across the pool (outputs may alias their inputs row by row). */
+typedef struct {
+    sy_dtype dt;
+    void *out;
+    const void *a, *b;   /* x; or dy and y */
+    int64_t rows, n;
+    int take_log, backward;
+} rows_job;
+
+static void rows_task(void *ctx, int task, int n_tasks) {
+    const rows_job *j = ctx;
+    const int64_t es = sy_dtype_size(j->dt);
+    int64_t lo, hi;
+    sy_split(j->rows, 1, task, n_tasks, &lo, &hi);
+    if (lo == hi) return;
+    if (j->backward)
+        sy_softmax_rows_backward(j->dt, (char *)j->out + lo * j->n * es,
+                                 (const char *)j->a + lo * j->n * es,
+                                 (const char *)j->b + lo * j->n * es, hi - lo, j->n, j->take_log);
+    else
+        sy_softmax_rows(j->dt, (char *)j->out + lo * j->n * es, (const char *)j->a + lo * j->n * es,
+                        hi - lo, j->n, j->take_log);
+}
+
+/* Below this many elements the rows stay on the calling thread. */
+#define ROWS_SPLIT_MIN ((int64_t)1 << 15)
+
+static void run_rows(const rows_job *j) {
+    sy_parallel_run(rows_task, (void *)j, j->rows * j->n < ROWS_SPLIT_MIN ? 1 : sy_parallel_width());
+}
 /* [outer, n, inner] around dim; a 0-d tensor is one element. */
 static void split(const sy_tensor *t, int dim, int64_t *outer, int64_t *n, int64_t *inner) {
     int d;
@@ -64,7 +232,8 @@ sy_status sy_softmax_forward(sy_tensor *y, const sy_tensor *x, int dim, int take
     void *work;
     split(x, dim, &outer, &n, &inner);
     if (inner == 1) {
-        sy_softmax_rows(x->dtype, sy_tensor_data(y), sy_tensor_data(x), outer, n, take_log);
+        rows_job j = {x->dtype, sy_tensor_data(y), sy_tensor_data(x), NULL, outer, n, take_log, 0};
+        run_rows(&j);
         return SY_OK;
     }
     nbytes = (size_t)(2 * inner * sy_dtype_size(x->dtype));
@@ -82,8 +251,9 @@ sy_status sy_softmax_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tenso
     void *work;
     split(y, dim, &outer, &n, &inner);
     if (inner == 1) {
-        sy_softmax_rows_backward(y->dtype, sy_tensor_data(dx), sy_tensor_data(dy),
-                                 sy_tensor_data(y), outer, n, take_log);
+        rows_job j = {y->dtype, sy_tensor_data(dx), sy_tensor_data(dy), sy_tensor_data(y),
+                      outer, n, take_log, 1};
+        run_rows(&j);
         return SY_OK;
     }
     nbytes = (size_t)(inner * sy_dtype_size(y->dtype));
@@ -96,6 +266,7 @@ sy_status sy_softmax_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tenso
 
 #else /* ------------------------------------------- typed body (SY_REAL) */
 
+#ifdef SY_ROWS_GENERIC
 /* Each row's elements are read before the same positions are written, so y
 ** may be x. NaN never wins the max comparison but poisons the sum, so a row
 ** holding NaN comes out NaN. */
@@ -135,6 +306,8 @@ static void SY_FN(rows_backward)(SY_REAL *dx, const SY_REAL *dy, const SY_REAL *
         }
     }
 }
+
+#endif
 
 /* work: 2 * inner elements (column maxima, then sums). */
 static void SY_FN(cols_forward)(SY_REAL *y, const SY_REAL *x, int64_t outer, int64_t n,

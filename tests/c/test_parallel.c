@@ -1,10 +1,13 @@
 /*
-** test_parallel.c -- synlua's thread pool and the kernels that use it:
-** sy_split's partitions; every task of a region run exactly once (busy and
-** sleeping workers, nested regions inline); sy_gemm split across threads
-** against a naive product; the recurrent layers with their batch split over
-** threads (run to run bitwise equal, and equal to one thread within
-** rounding).
+** test_parallel.c -- synlua's thread pool and the kernels that use it, and
+** the eight-lane float paths: sy_split's partitions; every task of a region
+** run exactly once (busy and sleeping workers, nested regions inline);
+** sy_gemm split across threads against a naive product; the recurrent
+** layers with their batch split over threads (run to run bitwise equal, and
+** equal to one thread within rounding); softmax and log_softmax rows
+** against double references, special values and in-place use; attention
+** (small SIMD products and the BLAS path) against a naive reference and
+** across thread counts; linear across thread counts.
 */
 #include <float.h>
 #include <math.h>
@@ -14,7 +17,9 @@
 #include "check.h"
 #include "core/tensor.h"
 #include "core/threads.h"
+#include "ops/attention.h"
 #include "ops/gemm.h"
+#include "ops/layers.h"
 #include "ops/recurrent.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -328,10 +333,185 @@ static void test_recurrent_threads(void) {
     CHECK(ok_close);
 }
 
+/* -------------------------------------------------------------- softmax */
+
+/* Distance from ref in units of the float spacing at ref. */
+static double ulps(float y, double ref) {
+    float r = (float)fabs(ref);
+    double spacing = r < FLT_MIN ? FLT_TRUE_MIN : nextafterf(r, INFINITY) - r;
+    return fabs(y - ref) / spacing;
+}
+
+/* Rows of every length 1..40 (vector-wide, partial and overlapping tails)
+** with values spread over [-60, 60]: softmax within a few ulp of the
+** double result from the same float differences x - max (their rounding is
+** PyTorch's too) where it is above FLT_MIN, log_softmax within 1e-5
+** absolute; in place equal to out of place; the backward likewise. */
+static void test_softmax_rows(void) {
+    enum { MAXN = 40 };
+    float x[MAXN], y[MAXN], yl[MAXN], z[MAXN], dy[MAXN], dx[MAXN], dz[MAXN];
+    double worst = 0, worst_log = 0, worst_bwd = 0;
+    int n, j, rep, same = 1;
+    for (rep = 0; rep < 50; rep++)
+        for (n = 1; n <= MAXN; n++) {
+            float m = -INFINITY, d[MAXN];
+            double s = 0, sd = 0;
+            for (j = 0; j < n; j++) {
+                x[j] = (float)(uniform() * (rep % 2 ? 60 : 3));
+                dy[j] = (float)uniform();
+                m = fmaxf(m, x[j]);
+            }
+            for (j = 0; j < n; j++) s += exp(d[j] = x[j] - m);
+            sy_softmax_rows(SY_F32, y, x, 1, n, 0);
+            sy_softmax_rows(SY_F32, yl, x, 1, n, 1);
+            for (j = 0; j < n; j++) {
+                const double p = exp(d[j]) / s;
+                if (p > FLT_MIN) worst = fmax(worst, ulps(y[j], p));
+                worst_log = fmax(worst_log, fabs(yl[j] - ((double)x[j] - m - log(s))));
+                sd += (double)dy[j] * y[j];
+            }
+            memcpy(z, x, sizeof x);
+            sy_softmax_rows(SY_F32, z, z, 1, n, 0);
+            same = same && memcmp(z, y, sizeof(float) * (size_t)n) == 0;
+            sy_softmax_rows_backward(SY_F32, dx, dy, y, 1, n, 0);
+            for (j = 0; j < n; j++)
+                worst_bwd = fmax(worst_bwd, fabs(dx[j] - (double)y[j] * (dy[j] - sd)));
+            memcpy(dz, dy, sizeof dy);
+            sy_softmax_rows_backward(SY_F32, dz, dz, y, 1, n, 0);
+            same = same && memcmp(dz, dx, sizeof(float) * (size_t)n) == 0;
+            sy_softmax_rows_backward(SY_F32, dx, dy, yl, 1, n, 1);
+            memcpy(dz, dy, sizeof dy);
+            sy_softmax_rows_backward(SY_F32, dz, dz, yl, 1, n, 1);
+            same = same && memcmp(dz, dx, sizeof(float) * (size_t)n) == 0;
+        }
+    printf("softmax rows: %.2f ulp, log_softmax %.2g, backward %.2g\n", worst, worst_log,
+           worst_bwd);
+    CHECK(worst <= 4);
+    CHECK(worst_log <= 1e-5);
+    CHECK(worst_bwd <= 1e-6);
+    CHECK(same);
+    {   /* -inf entries weigh 0; a row of -inf, or holding NaN or +inf, is NaN */
+        const float a[9] = {-INFINITY, 0, 0, -INFINITY, 0, 0, 0, 0, 0};
+        const float b[3] = {-INFINITY, -INFINITY, -INFINITY}, c[9] = {1, 2, NAN, 3, 4, 5, 6, 7, 8};
+        const float e[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, INFINITY};
+        float r[10];
+        sy_softmax_rows(SY_F32, r, a, 1, 9, 0);
+        CHECK(r[0] == 0 && r[3] == 0 && fabsf(r[1] - 1.0f / 7) < 1e-7f);
+        sy_softmax_rows(SY_F32, r, b, 1, 3, 0);
+        CHECK(isnan(r[0]) && isnan(r[2]));
+        sy_softmax_rows(SY_F32, r, c, 1, 9, 0);
+        CHECK(isnan(r[0]) && isnan(r[8]));
+        sy_softmax_rows(SY_F32, r, e, 1, 10, 0);
+        CHECK(isnan(r[9]));
+        sy_softmax_rows(SY_F32, r, (const float[3]){-1000, 0, 1000}, 1, 3, 0);
+        CHECK(r[0] == 0 && r[1] == 0 && r[2] == 1);
+    }
+}
+
+/* ------------------------------------------------------------ attention */
+
+/* out = softmax(q k^T / sqrt(E)) v for every (b, h), naively in double. */
+static void naive_attention(double *out, const sy_tensor *q, const sy_tensor *k,
+                            const sy_tensor *v) {
+    const int64_t BH = q->size[0] * q->size[1], L = q->size[2], E = q->size[3];
+    int64_t bh, i, j, e;
+    for (bh = 0; bh < BH; bh++)
+        for (i = 0; i < L; i++) {
+            double s[128], m = -INFINITY, z = 0;
+            for (j = 0; j < L; j++) {
+                s[j] = 0;
+                for (e = 0; e < E; e++) s[j] += at(q, (bh * L + i) * E + e) * at(k, (bh * L + j) * E + e);
+                s[j] /= sqrt((double)E);
+                m = fmax(m, s[j]);
+            }
+            for (j = 0; j < L; j++) z += s[j] = exp(s[j] - m);
+            for (e = 0; e < E; e++) {
+                double o = 0;
+                for (j = 0; j < L; j++) o += s[j] / z * at(v, (bh * L + j) * E + e);
+                out[(bh * L + i) * E + e] = o;
+            }
+        }
+}
+
+/* Small products (L 15, E 16: the SIMD kernel) and big ones (L 70 > 64:
+** BLAS): the forward against the naive reference; forward and backward on
+** 3 threads bitwise equal to one thread (each (b, h) is one task's). */
+static void test_attention(void) {
+    const int64_t Ls[2] = {15, 70}, Es[2] = {16, 12};
+    static double ref[4 * 2 * 70 * 16];
+    int c, t, i, ok_ref = 1, ok_threads = 1;
+    for (c = 0; c < 2; c++) {
+        const int64_t B = 4, H = 2, L = Ls[c], E = Es[c];
+        sy_tensor *q = rand_tensor(SY_F32, 4, SHAPE(B, H, L, E));
+        sy_tensor *k = rand_tensor(SY_F32, 4, SHAPE(B, H, L, E));
+        sy_tensor *v = rand_tensor(SY_F32, 4, SHAPE(B, H, L, E));
+        sy_tensor *dout = rand_tensor(SY_F32, 4, SHAPE(B, H, L, E));
+        sy_tensor *r[2][5];
+        for (t = 0; t < 2; t++) {
+            sy_set_num_threads(t ? 3 : 1);
+            r[t][0] = empty(SY_F32, 4, SHAPE(B, H, L, E));
+            r[t][1] = empty(SY_F32, 4, SHAPE(B, H, L, L));
+            for (i = 2; i < 5; i++) r[t][i] = empty(SY_F32, 4, SHAPE(B, H, L, E));
+            CHECK_OK(sy_attention_forward(r[t][0], r[t][1], q, k, v, NULL, NULL, 1));
+            CHECK_OK(sy_attention_backward(r[t][2], r[t][3], r[t][4], dout, NULL, q, k, v, r[t][1],
+                                           NULL, 1));
+        }
+        sy_set_num_threads(1);
+        naive_attention(ref, q, k, v);
+        for (i = 0; i < B * H * L * E; i++) ok_ref = ok_ref && fabs(at(r[0][0], i) - ref[i]) < 1e-5;
+        for (i = 0; i < 5; i++) ok_threads = ok_threads && same_bits(r[0][i], r[1][i]);
+        for (t = 0; t < 2; t++) release_all(r[t], 5);
+        sy_tensor_release(q);
+        sy_tensor_release(k);
+        sy_tensor_release(v);
+        sy_tensor_release(dout);
+    }
+    CHECK(ok_ref);
+    CHECK(ok_threads);
+}
+
+/* ---------------------------------------------------------------- linear */
+
+/* Big enough for the products and the bias sums to be split: 3 threads run
+** to run bitwise equal, and equal to one thread within rounding (BLAS may
+** sum the 960 terms of dw in another order for a block of rows). */
+static void test_linear_threads(void) {
+    const int64_t N = 960, in = 64, out = 256;
+    sy_tensor *x = rand_tensor(SY_F32, 2, SHAPE(N, in)), *w = rand_tensor(SY_F32, 2, SHAPE(out, in));
+    sy_tensor *b = rand_tensor(SY_F32, 1, SHAPE(out)), *dy = rand_tensor(SY_F32, 2, SHAPE(N, out));
+    sy_tensor *r[3][4];
+    int t, i, ok_same = 1, ok_close = 1;
+    for (t = 0; t < 3; t++) {
+        sy_set_num_threads(t ? 3 : 1);
+        r[t][0] = empty(SY_F32, 2, SHAPE(N, out));
+        r[t][1] = empty(SY_F32, 2, SHAPE(N, in));
+        r[t][2] = empty(SY_F32, 2, SHAPE(out, in));
+        r[t][3] = empty(SY_F32, 1, SHAPE(out));
+        sy_linear_forward(r[t][0], x, w, b, N, in, out);
+        sy_linear_backward(r[t][1], r[t][2], r[t][3], dy, x, w, N, in, out);
+    }
+    sy_set_num_threads(1);
+    for (i = 0; i < 4; i++) {
+        ok_same = ok_same && same_bits(r[1][i], r[2][i]);
+        ok_close = ok_close && rel_diff(r[1][i], r[0][i]) <= 1e-4;
+    }
+    CHECK(same_bits(r[0][3], r[1][3]));   /* column sums: the same order on any split */
+    CHECK(ok_same);
+    CHECK(ok_close);
+    for (t = 0; t < 3; t++) release_all(r[t], 4);
+    sy_tensor_release(x);
+    sy_tensor_release(w);
+    sy_tensor_release(b);
+    sy_tensor_release(dy);
+}
+
 int main(void) {
     test_split();
     test_pool();
     test_gemm();
     test_recurrent_threads();
+    test_softmax_rows();
+    test_attention();
+    test_linear_threads();
     return check_summary("parallel");
 }
