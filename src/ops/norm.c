@@ -10,6 +10,11 @@
 ** dw = sum(dy xhat), db = sum(dy). The sums within a row (layer norm) or a
 ** channel (batch norm) run in double for both dtypes.
 **
+** Layer norm's rows are split across the pool, and its dw and db (sums over
+** rows) by columns, each column summed over the rows in order, so results do
+** not depend on the thread count. Float rows take their sums on four double
+** lanes (one SIMD register: SY_SIMD_CLONES, see simd.h).
+**
 ** The kernels are written once over SY_REAL: this file includes itself
 ** twice, for float and double, and the public functions below dispatch on
 ** the dtype.
@@ -19,7 +24,100 @@
 #include <math.h>
 #include <string.h>
 
+#include "../core/threads.h"
 #include "layers.h"
+#include "simd.h"
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+
+/* four floats from p, widened */
+SY_INLINE void load4d(v4d *v, const float *p) {
+    v4f f;
+    memcpy(&f, p, sizeof f);
+    *v = __builtin_convertvector(f, v4d);
+}
+
+SY_INLINE double sum4d(const v4d *v) { return ((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3]); }
+
+/* The float rows [r0, r1): two passes (mean, then squared deviations) in
+** double lanes, then y = (x - mean) rstd w + b in double per element. */
+SY_SIMD_CLONES static void layer_norm_rows_f32(float *y, float *mean, float *rstd, const float *x,
+                                               const float *w, const float *b, int64_t r0,
+                                               int64_t r1, int64_t D, double eps) {
+    const double inv_d = D > 0 ? 1.0 / (double)D : 0;
+    int64_t r, j;
+    for (r = r0; r < r1; r++) {
+        const float *xr = x + r * D;
+        float *yr = y + r * D;
+        v4d s4 = {0}, v4 = {0}, t;
+        double s, v, m, rs;
+        for (j = 0; j + 4 <= D; j += 4) {
+            load4d(&t, xr + j);
+            s4 += t;
+        }
+        for (s = sum4d(&s4); j < D; j++) s += xr[j];
+        m = s * inv_d;
+        for (j = 0; j + 4 <= D; j += 4) {
+            load4d(&t, xr + j);
+            t -= m;
+            v4 += t * t;
+        }
+        for (v = sum4d(&v4); j < D; j++) v += (xr[j] - m) * (xr[j] - m);
+        rs = 1 / sqrt(v * inv_d + eps);
+        mean[r] = (float)m;
+        rstd[r] = (float)rs;
+        if (w && b)
+            for (j = 0; j < D; j++) yr[j] = (float)((xr[j] - m) * rs * w[j] + b[j]);
+        else
+            for (j = 0; j < D; j++) {
+                double h = (xr[j] - m) * rs;
+                if (w) h *= w[j];
+                if (b) h += b[j];
+                yr[j] = (float)h;
+            }
+    }
+}
+
+/* dx for the float rows [r0, r1), with g = dy w:
+** rstd (g - mean(g) - xhat mean(g xhat)), the sums on double lanes. */
+SY_SIMD_CLONES static void layer_norm_dx_f32(float *dx, const float *dy, const float *x,
+                                             const float *mean, const float *rstd, const float *w,
+                                             int64_t r0, int64_t r1, int64_t D) {
+    const double inv_d = D > 0 ? 1.0 / (double)D : 0;
+    int64_t r, j;
+    for (r = r0; r < r1; r++) {
+        const float *xr = x + r * D, *gr = dy + r * D;
+        const double m = mean[r], rs = rstd[r];
+        float *dxr = dx + r * D;
+        v4d sg4 = {0}, sgx4 = {0}, g, xv, wv;
+        double sg, sgx, mg, mgx;
+        for (j = 0; j + 4 <= D; j += 4) {
+            load4d(&g, gr + j);
+            if (w) {
+                load4d(&wv, w + j);
+                g *= wv;
+            }
+            load4d(&xv, xr + j);
+            sg4 += g;
+            sgx4 += g * ((xv - m) * rs);
+        }
+        sg = sum4d(&sg4);
+        sgx = sum4d(&sgx4);
+        for (; j < D; j++) {
+            const double gj = w ? (double)gr[j] * w[j] : gr[j];
+            sg += gj;
+            sgx += gj * ((xr[j] - m) * rs);
+        }
+        mg = sg * inv_d;
+        mgx = sgx * inv_d;
+        if (w)
+            for (j = 0; j < D; j++)
+                dxr[j] = (float)(rs * ((double)gr[j] * w[j] - mg - (xr[j] - m) * rs * mgx));
+        else
+            for (j = 0; j < D; j++) dxr[j] = (float)(rs * (gr[j] - mg - (xr[j] - m) * rs * mgx));
+    }
+}
 
 #define SY_REAL float
 #define SY_FN(name) name##_f32
@@ -27,28 +125,72 @@
 #undef SY_REAL
 #undef SY_FN
 
+#define SY_LN_GENERIC
 #define SY_REAL double
 #define SY_FN(name) name##_f64
 #include "norm.c"
 #undef SY_REAL
 #undef SY_FN
+#undef SY_LN_GENERIC
 
 #define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
 static void *ptr(const sy_tensor *t) { return t ? sy_tensor_data(t) : NULL; }
 
+typedef struct {
+    sy_dtype dt;
+    void *y, *mean, *rstd, *dx, *dw, *db;
+    const void *x, *w, *b, *dy, *cmean, *crstd;
+    int64_t N, D;
+    double eps;
+    int backward;
+} ln_job;
+
+/* Forward: rows split. Backward: dx by rows, then dw and db by columns. */
+static void ln_task(void *ctx, int task, int n_tasks) {
+    const ln_job *j = ctx;
+    int64_t lo, hi;
+    if (!j->backward) {
+        sy_split(j->N, 1, task, n_tasks, &lo, &hi);
+        if (j->dt == SY_F32)
+            layer_norm_rows_f32(j->y, j->mean, j->rstd, j->x, j->w, j->b, lo, hi, j->D, j->eps);
+        else
+            layer_norm_fwd_f64(j->y, j->mean, j->rstd, j->x, j->w, j->b, lo, hi, j->D, j->eps);
+        return;
+    }
+    if (j->dx) {
+        sy_split(j->N, 1, task, n_tasks, &lo, &hi);
+        if (j->dt == SY_F32)
+            layer_norm_dx_f32(j->dx, j->dy, j->x, j->cmean, j->crstd, j->w, lo, hi, j->D);
+        else
+            layer_norm_dx_f64(j->dx, j->dy, j->x, j->cmean, j->crstd, j->w, lo, hi, j->D);
+    }
+    sy_split(j->D, 16, task, n_tasks, &lo, &hi);
+    DISPATCH(j->dt, layer_norm_dwb, j->dw, j->db, j->dy, j->x, j->cmean, j->crstd, j->N, j->D, lo,
+             hi);
+}
+
+/* Below this many elements layer norm stays on the calling thread. */
+#define LN_SPLIT_MIN ((int64_t)1 << 15)
+
+static int ln_tasks(int64_t N, int64_t D) {
+    return N * D < LN_SPLIT_MIN ? 1 : sy_parallel_width();
+}
+
 void sy_layer_norm_forward(sy_tensor *y, sy_tensor *mean, sy_tensor *rstd, const sy_tensor *x,
                            const sy_tensor *w, const sy_tensor *b, int64_t N, int64_t D,
                            double eps) {
-    DISPATCH(x->dtype, layer_norm_fwd, ptr(y), ptr(mean), ptr(rstd), ptr(x), ptr(w), ptr(b), N, D,
-             eps);
+    ln_job j = {x->dtype, ptr(y), ptr(mean), ptr(rstd), NULL, NULL, NULL, ptr(x), ptr(w), ptr(b),
+                NULL, NULL, NULL, N, D, eps, 0};
+    sy_parallel_run(ln_task, &j, ln_tasks(N, D));
 }
 
 void sy_layer_norm_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const sy_tensor *dy,
                             const sy_tensor *x, const sy_tensor *mean, const sy_tensor *rstd,
                             const sy_tensor *w, int64_t N, int64_t D) {
-    DISPATCH(dy->dtype, layer_norm_bwd, ptr(dx), ptr(dw), ptr(db), ptr(dy), ptr(x), ptr(mean),
-             ptr(rstd), ptr(w), N, D);
+    ln_job j = {dy->dtype, NULL, NULL, NULL, ptr(dx), ptr(dw), ptr(db), ptr(x), ptr(w), NULL,
+                ptr(dy), ptr(mean), ptr(rstd), N, D, 0, 1};
+    sy_parallel_run(ln_task, &j, ln_tasks(N, D));
 }
 
 void sy_batch_norm_forward(sy_tensor *y, sy_tensor *mean, sy_tensor *rstd,
@@ -69,13 +211,15 @@ void sy_batch_norm_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const s
 #else /* ------------------------------------------- typed body (SY_REAL) */
 
 /* Two passes (mean, then squared deviations) rather than sum of squares, so
-** rows with a large mean keep their precision. */
+** rows with a large mean keep their precision. Rows [r0, r1). The float
+** rows have their own SIMD version above; this one serves double. */
+#ifdef SY_LN_GENERIC
 static void SY_FN(layer_norm_fwd)(SY_REAL *y, SY_REAL *mean, SY_REAL *rstd, const SY_REAL *x,
-                                  const SY_REAL *w, const SY_REAL *b, int64_t N, int64_t D,
-                                  double eps) {
+                                  const SY_REAL *w, const SY_REAL *b, int64_t r0, int64_t r1,
+                                  int64_t D, double eps) {
     const double inv_d = D > 0 ? 1.0 / (double)D : 0;
     int64_t r, j;
-    for (r = 0; r < N; r++) {
+    for (r = r0; r < r1; r++) {
         const SY_REAL *xr = x + r * D;
         SY_REAL *yr = y + r * D;
         double s = 0, v = 0, m, rs;
@@ -94,35 +238,45 @@ static void SY_FN(layer_norm_fwd)(SY_REAL *y, SY_REAL *mean, SY_REAL *rstd, cons
     }
 }
 
-static void SY_FN(layer_norm_bwd)(SY_REAL *dx, SY_REAL *dw, SY_REAL *db, const SY_REAL *dy,
-                                  const SY_REAL *x, const SY_REAL *mean, const SY_REAL *rstd,
-                                  const SY_REAL *w, int64_t N, int64_t D) {
+static void SY_FN(layer_norm_dx)(SY_REAL *dx, const SY_REAL *dy, const SY_REAL *x,
+                                 const SY_REAL *mean, const SY_REAL *rstd, const SY_REAL *w,
+                                 int64_t r0, int64_t r1, int64_t D) {
     const double inv_d = D > 0 ? 1.0 / (double)D : 0;
     int64_t r, j;
-    if (dw) memset(dw, 0, sizeof *dw * (size_t)D);
-    if (db) memset(db, 0, sizeof *db * (size_t)D);
+    for (r = r0; r < r1; r++) {
+        const SY_REAL *xr = x + r * D, *gr = dy + r * D;
+        const double m = mean[r], rs = rstd[r];
+        SY_REAL *dxr = dx + r * D;
+        double sg = 0, sgx = 0, mg, mgx;
+        for (j = 0; j < D; j++) {
+            double g = w ? (double)gr[j] * w[j] : gr[j];
+            sg += g;
+            sgx += g * (xr[j] - m) * rs;
+        }
+        mg = sg * inv_d;
+        mgx = sgx * inv_d;
+        for (j = 0; j < D; j++) {
+            double g = w ? (double)gr[j] * w[j] : gr[j];
+            dxr[j] = (SY_REAL)(rs * (g - mg - (xr[j] - m) * rs * mgx));
+        }
+    }
+}
+#endif
+
+/* dw and db for the columns [c0, c1), each summed over the rows in order. */
+static void SY_FN(layer_norm_dwb)(SY_REAL *dw, SY_REAL *db, const SY_REAL *dy, const SY_REAL *x,
+                                  const SY_REAL *mean, const SY_REAL *rstd, int64_t N, int64_t D,
+                                  int64_t c0, int64_t c1) {
+    int64_t r, j;
+    if (dw) memset(dw + c0, 0, sizeof *dw * (size_t)(c1 - c0));
+    if (db) memset(db + c0, 0, sizeof *db * (size_t)(c1 - c0));
     for (r = 0; r < N; r++) {
         const SY_REAL *xr = x + r * D, *gr = dy + r * D;
         const double m = mean[r], rs = rstd[r];
-        if (dx) {
-            SY_REAL *dxr = dx + r * D;
-            double sg = 0, sgx = 0, mg, mgx;
-            for (j = 0; j < D; j++) {
-                double g = w ? (double)gr[j] * w[j] : gr[j];
-                sg += g;
-                sgx += g * (xr[j] - m) * rs;
-            }
-            mg = sg * inv_d;
-            mgx = sgx * inv_d;
-            for (j = 0; j < D; j++) {
-                double g = w ? (double)gr[j] * w[j] : gr[j];
-                dxr[j] = (SY_REAL)(rs * (g - mg - (xr[j] - m) * rs * mgx));
-            }
-        }
         if (dw)
-            for (j = 0; j < D; j++) dw[j] += (SY_REAL)(gr[j] * (xr[j] - m) * rs);
+            for (j = c0; j < c1; j++) dw[j] += (SY_REAL)(gr[j] * (xr[j] - m) * rs);
         if (db)
-            for (j = 0; j < D; j++) db[j] += gr[j];
+            for (j = c0; j < c1; j++) db[j] += gr[j];
     }
 }
 

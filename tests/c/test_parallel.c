@@ -7,7 +7,8 @@
 ** equal to one thread within rounding); softmax and log_softmax rows
 ** against double references, special values and in-place use; attention
 ** (small SIMD products and the BLAS path) against a naive reference and
-** across thread counts; linear across thread counts.
+** across thread counts; linear across thread counts; layer norm against a
+** naive reference and across thread counts.
 */
 #include <float.h>
 #include <math.h>
@@ -505,6 +506,68 @@ static void test_linear_threads(void) {
     sy_tensor_release(dy);
 }
 
+/* ------------------------------------------------------------ layer norm */
+
+/* Float rows (D a multiple of 4 and not) against a naive double reference,
+** forward and every gradient; 3 threads bitwise equal to one (rows are one
+** task's, dw and db sum over rows in order on any split). */
+static void test_layer_norm(void) {
+    const int64_t Ds[2] = {64, 37};
+    int c, t, i, ok_ref = 1, ok_threads = 1;
+    for (c = 0; c < 2; c++) {
+        const int64_t N = 900, D = Ds[c];
+        sy_tensor *x = rand_tensor(SY_F32, 2, SHAPE(N, D)), *dy = rand_tensor(SY_F32, 2, SHAPE(N, D));
+        sy_tensor *w = rand_tensor(SY_F32, 1, SHAPE(D)), *b = rand_tensor(SY_F32, 1, SHAPE(D));
+        sy_tensor *r[2][6];
+        int64_t n, j;
+        for (t = 0; t < 2; t++) {
+            sy_set_num_threads(t ? 3 : 1);
+            r[t][0] = empty(SY_F32, 2, SHAPE(N, D));
+            r[t][1] = empty(SY_F32, 1, SHAPE(N));
+            r[t][2] = empty(SY_F32, 1, SHAPE(N));
+            r[t][3] = empty(SY_F32, 2, SHAPE(N, D));
+            r[t][4] = empty(SY_F32, 1, SHAPE(D));
+            r[t][5] = empty(SY_F32, 1, SHAPE(D));
+            sy_layer_norm_forward(r[t][0], r[t][1], r[t][2], x, w, b, N, D, 1e-5);
+            sy_layer_norm_backward(r[t][3], r[t][4], r[t][5], dy, x, r[t][1], r[t][2], w, N, D);
+        }
+        sy_set_num_threads(1);
+        for (i = 0; i < 6; i++) ok_threads = ok_threads && same_bits(r[0][i], r[1][i]);
+        for (n = 0; n < N; n++) {   /* y and dx of row n in double */
+            double m = 0, v = 0, rs, sg = 0, sgx = 0;
+            for (j = 0; j < D; j++) m += at(x, n * D + j) / (double)D;
+            for (j = 0; j < D; j++) v += (at(x, n * D + j) - m) * (at(x, n * D + j) - m) / (double)D;
+            rs = 1 / sqrt(v + 1e-5);
+            for (j = 0; j < D; j++) {
+                const double xh = (at(x, n * D + j) - m) * rs, g = at(dy, n * D + j) * at(w, j);
+                ok_ref = ok_ref && fabs(at(r[0][0], n * D + j) - (xh * at(w, j) + at(b, j))) < 1e-5;
+                sg += g;
+                sgx += g * xh;
+            }
+            for (j = 0; j < D; j++) {
+                const double xh = (at(x, n * D + j) - m) * rs, g = at(dy, n * D + j) * at(w, j);
+                ok_ref = ok_ref &&
+                         fabs(at(r[0][3], n * D + j) - rs * (g - sg / D - xh * sgx / D)) < 1e-4;
+            }
+        }
+        for (j = 0; j < D; j++) {   /* dw, db */
+            double sw = 0, sb = 0;
+            for (n = 0; n < N; n++) {
+                sw += at(dy, n * D + j) * (at(x, n * D + j) - at(r[0][1], n)) * at(r[0][2], n);
+                sb += at(dy, n * D + j);
+            }
+            ok_ref = ok_ref && fabs(at(r[0][4], j) - sw) < 1e-3 && fabs(at(r[0][5], j) - sb) < 1e-3;
+        }
+        for (t = 0; t < 2; t++) release_all(r[t], 6);
+        sy_tensor_release(x);
+        sy_tensor_release(dy);
+        sy_tensor_release(w);
+        sy_tensor_release(b);
+    }
+    CHECK(ok_ref);
+    CHECK(ok_threads);
+}
+
 int main(void) {
     test_split();
     test_pool();
@@ -513,5 +576,6 @@ int main(void) {
     test_softmax_rows();
     test_attention();
     test_linear_threads();
+    test_layer_norm();
     return check_summary("parallel");
 }
