@@ -421,6 +421,7 @@ sy_status sy_unary_out(sy_tensor *out, sy_unop op, const sy_tensor *a) {
     if (!(be = backend_of(unop_names[op], a, out))) return SY_ERR_DEVICE;
     if ((st = sy_tensor_expand(&ex, a, out->ndim, out->size))) {
         char s1[SY_SHAPE_STRLEN], s2[SY_SHAPE_STRLEN];
+        if (st != SY_ERR_SHAPE) return st;   /* out of memory: keep that message */
         return sy_error(SY_ERR_SHAPE, "%s: input of shape %s does not fit the output of shape %s",
                         unop_names[op], sy_shape_str(s1, sizeof s1, a->ndim, a->size),
                         sy_shape_str(s2, sizeof s2, out->ndim, out->size));
