@@ -15,9 +15,9 @@
 **     results back in the pool. Every call runs under lua_pcall; a failed
 **     call must raise a string message.
 **
-** Lua's own allocations are capped (LUA_MEM_LIMIT) and large core
-** allocations fail (fuzz_common.h), so memory errors are part of the
-** search. After lua_close every byte the core allocated must be free again.
+** Lua's own allocations are capped (LUA_MEM_LIMIT), large core allocations
+** fail (fuzz_common.h) and sy._fail_alloc_after is one of the functions, so
+** memory errors are part of the search. After lua_close every byte the core allocated must be free again.
 ** Files are read and written only inside a private directory, which is
 ** emptied before each input so that runs are reproducible.
 */
@@ -401,6 +401,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (home < 0 || chdir(fuzz_dir) != 0) abort();
     empty_dir();
     fuzz_write_file("f.csv", (const uint8_t *)csv_file, sizeof csv_file - 1);
+    sy_mem_fail_after(0);   /* a previous input may have armed sy._fail_alloc_after */
     lua_used = 0;
     L = new_state();
     if (!L) abort();
@@ -420,6 +421,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fprintf(stderr, "fuzz_lua_api: the driver failed: %s\n", lua_tostring(L, -1));
         abort();
     }
+    sy_mem_fail_after(0);
     lua_close(L);
     fuzz_check_no_leak(baseline, "the Lua program");
     if (fchdir(home) != 0) abort();
