@@ -64,6 +64,8 @@ SY_SIMD_CLONES static void lstm_fwd_rows_f32(float *rec, int64_t ld, const float
     for (b = 0; b < nb; b++) {
         float *g = rec + b * ld, *hb = h + b * ld_h, *hn = has_next ? g + 13 * H : NULL;
         const float *cb = cp ? cp + b * ld_cp : NULL;
+        if (has_next) /* the next record's gates, read and written below */
+            for (j = 0; j < 4 * H; j += 16) __builtin_prefetch(g + 7 * H + j, 1);
         APPLY8(sy_v8_sigmoid, g, g, 2 * H);   /* i, f */
         APPLY8(sy_v8_tanh, g + 2 * H, g + 2 * H, H);
         APPLY8(sy_v8_sigmoid, g + 3 * H, g + 3 * H, H);
