@@ -76,13 +76,19 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* Starts workers until there are `want` (as many as the system allows). */
+/* Starts workers until there are `want`, or as many as the system allows:
+** after a failed start it does not try again until asked for a new count. */
 static void start_workers(int want) {
+    static int failed_want = -1;
     if (want > MAX_WORKERS) want = MAX_WORKERS;
+    if (want == failed_want) return;
     while (pool.n_workers < want) {
         pthread_t t;
         pool.go_at_start[pool.n_workers] = atomic_load(&pool.go[pool.n_workers]);
-        if (pthread_create(&t, NULL, worker_main, (void *)(intptr_t)pool.n_workers) != 0) break;
+        if (pthread_create(&t, NULL, worker_main, (void *)(intptr_t)pool.n_workers) != 0) {
+            failed_want = want;
+            return;
+        }
         pthread_detach(t);
         pool.n_workers++;
     }

@@ -4,7 +4,9 @@
 ** through BLAS (OpenBLAS, kept at one thread: see threads.h), with the
 ** product split across synlua's pool when it is big enough to pay for it.
 ** Each thread computes whole rows (or whole columns) of C with the full inner
-** dimension, so the split never changes a result. Empty products are settled
+** dimension, in parts fixed by the thread count, so results are the same on
+** every run; across thread counts they may differ by rounding, as BLAS
+** kernels may round a block of rows differently from the whole product. Empty products are settled
 ** here (BLAS rejects leading dimensions of 0): nothing happens when M or N is
 ** 0, and C = beta C when K is 0. Leading dimensions and sizes must fit BLAS's
 ** int.

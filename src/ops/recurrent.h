@@ -22,6 +22,12 @@
 ** (batch, step) holding the activated gates and the step's input state, which
 ** is everything the backward reads besides x and the weights. Gradient
 ** outputs are overwritten, not accumulated.
+**
+** With sy_set_num_threads(n > 1) the time loops split the batch across the
+** pool (sy_recurrent_tasks) and the weight gradients split by output rows
+** or columns. Results are the same on every run at a given thread count;
+** across thread counts they may differ by rounding, where BLAS rounds a
+** product with fewer rows differently.
 */
 #ifndef SY_RECURRENT_H
 #define SY_RECURRENT_H
@@ -94,9 +100,10 @@ void sy_recurrent_input_proj(sy_dtype dt, void *cache, int64_t W, int64_t off_hp
 ** one GEMM each for dx = dgi w_ih, dw_ih = dgi^T x and dw_hh = dgh^T hprev,
 ** where hprev [B*T, H] (row stride ld_hprev) holds each step's input state;
 ** db_ih and db_hh are the column sums of dgi and dgh. NULL outputs are
-** skipped. The products and sums are split across the pool by output rows
-** or columns, so the results do not depend on the thread count. Pointers
-** are float or double as dt says. */
+** skipped. The products (gemm.h) and sums are split across the pool by
+** output rows or columns, each element summed whole by one thread; the
+** bias sums run over the rows in order on any split. Pointers are float or
+** double as dt says. */
 void sy_recurrent_weight_grads(sy_dtype dt, void *dx, void *dw_ih, void *dw_hh, void *db_ih,
                                void *db_hh, const void *dgi, const void *dgh, const void *x,
                                const void *hprev, int64_t ld_hprev, const void *w_ih, int64_t BT,
