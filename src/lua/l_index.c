@@ -10,17 +10,20 @@
 #include "sylua.h"
 
 /* Collects the tensors of the table at `arg` into a block owned by a userdata
-** pushed on the stack (freed by the GC if an error follows). */
+** pushed on the stack (freed by the GC if an error follows). The table is
+** read raw: a tensor an __index metamethod made would be held by nothing but
+** the borrowed pointer, and the collector could free it before the core
+** call. */
 static const sy_tensor **check_tensor_list(lua_State *L, int arg, int *n) {
     const sy_tensor **ts;
     lua_Integer i, len;
     luaL_checktype(L, arg, LUA_TTABLE);
-    len = luaL_len(L, arg);
+    len = (lua_Integer)lua_rawlen(L, arg);
     if (len < 1) luaL_argerror(L, arg, "expected a non-empty table of tensors");
     if (len > 1 << 20) luaL_argerror(L, arg, "too many tensors (at most 1048576)");
     ts = lua_newuserdatauv(L, (size_t)len * sizeof *ts, 0);
     for (i = 1; i <= len; i++) {
-        lua_geti(L, arg, i);
+        lua_rawgeti(L, arg, i);
         ts[i - 1] = sylua_totensor(L, -1);
         if (!ts[i - 1])
             luaL_argerror(L, arg, lua_pushfstring(L, "element %d is a %s, expected a tensor",

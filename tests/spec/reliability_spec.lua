@@ -230,13 +230,30 @@ describe("the host survives", function()
   end)
 end)
 
--- Inputs the fuzzers (tests/fuzz) found; each failed before its fix.
-describe("fuzz regressions", function()
+-- Defects found by the fuzzers (tests/fuzz) or while writing them, replayed
+-- under ASan with fuzz_lua_api; each test failed before its fix.
+describe("regressions", function()
   it("narrow with a huge length is an argument error, not an integer overflow", function()
     -- lua_api: start - 1 + length overflowed (UBSan) for length = maxinteger
     local err = fails_with("bad argument #4", sy.narrow, sy.ones(3), 1, -1, math.maxinteger)
     assert.is_truthy(err:find("length 9223372036854775807", 1, true), err)
     fails_with("bad argument #4", sy.ones(3).narrow, sy.ones(3), 1, 2, math.maxinteger - 1)
     assert.same({ 2, 3 }, sy.tensor({ 1, 2, 3 }):narrow(1, 2, 2):totable())
+  end)
+
+  it("cat and stack read their list raw: a proxy's fresh tensors cannot be freed under them", function()
+    -- __index made each tensor, nothing held it, and the collector freed it
+    -- while sy.cat still had the pointer (heap-use-after-free)
+    local proxy = setmetatable({}, {
+      __index = function() return sy.ones(64) end,
+      __len = function() return 50 end,
+    })
+    for _ = 1, 20 do
+      fails_with("non-empty table of tensors", sy.cat, proxy)
+      fails_with("non-empty table of tensors", sy.stack, proxy)
+    end
+    local a = sy.ones(2)
+    local partial = setmetatable({ a }, { __index = function() return a end })
+    assert.same({ 1, 1 }, sy.cat(partial):totable())   -- only the raw entry counts
   end)
 end)
