@@ -50,13 +50,21 @@ SY_INLINE void sy_v8_store(float *p, const sy_v8f *v, int n) {
 ** copies may be built lane by lane */
 SY_INLINE void sy_v8_set1(sy_v8f *v, float x) {
     const sy_v8f t = {x};
+#if defined(__clang__)
+    *v = __builtin_shufflevector(t, t, 0, 0, 0, 0, 0, 0, 0, 0);
+#else
     *v = __builtin_shuffle(t, (sy_v8i){0});
+#endif
 }
 
-/* a where mask is set (all ones), else b */
-SY_INLINE void sy_v8_select(sy_v8f *r, sy_v8i mask, const sy_v8f *a, const sy_v8f *b) {
-    *r = (sy_v8f)((mask & (sy_v8i)*a) | (~mask & (sy_v8i)*b));
-}
+/* *r = a where mask is set (all ones), else b. A macro rather than a
+** function so that no 32-byte vector is passed by value (that changes the
+** ABI without AVX, and clang warns with -Wpsabi). */
+#define sy_v8_select(r, mask, a, b)                                            \
+    do {                                                                       \
+        const sy_v8i sy_mask_ = (mask);                                        \
+        *(r) = (sy_v8f)((sy_mask_ & (sy_v8i) * (a)) | (~sy_mask_ & (sy_v8i) * (b))); \
+    } while (0)
 
 SY_INLINE float sy_v8_sum(const sy_v8f *v) {
     return (((*v)[0] + (*v)[4]) + ((*v)[1] + (*v)[5])) + (((*v)[2] + (*v)[6]) + ((*v)[3] + (*v)[7]));
