@@ -160,32 +160,15 @@ static void gru_bwd_rows_f64(double *dgi, double *dgh, int64_t ld_dg, const doub
 
 /* ------------------------------------------------ typed drivers, twice */
 
-#define SY_REAL float
-#define SY_FN(name) name##_f32
-#define SY_GEMM sy_gemm_f32
-#include "gru.c"
-#undef SY_REAL
-#undef SY_FN
-#undef SY_GEMM
-
-#define SY_REAL double
-#define SY_FN(name) name##_f64
-#define SY_GEMM sy_gemm_f64
-#include "gru.c"
-#undef SY_REAL
-#undef SY_FN
-#undef SY_GEMM
-
-#define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
-
-static void *ptr(const sy_tensor *t) { return t ? sy_tensor_data(t) : NULL; }
+#define SY_TYPED_BODY "gru.c"
+#include "typed.h"
 
 void sy_gru_forward(sy_tensor *out, sy_tensor *h_n, sy_tensor *cache, const sy_tensor *x,
                     const sy_tensor *h0, const sy_tensor *w_ih, const sy_tensor *w_hh,
                     const sy_tensor *b_ih, const sy_tensor *b_hh) {
     const int64_t B = x->size[0], T = x->size[1], D = x->size[2], H = w_hh->size[1];
-    DISPATCH(x->dtype, gru_forward, ptr(out), ptr(h_n), ptr(cache), ptr(x), ptr(h0), ptr(w_ih),
-             ptr(w_hh), ptr(b_ih), ptr(b_hh), B, T, D, H);
+    SY_DISPATCH(x->dtype, gru_forward, sy_data_or_null(out), sy_data_or_null(h_n), sy_data_or_null(cache), sy_data_or_null(x), sy_data_or_null(h0), sy_data_or_null(w_ih),
+             sy_data_or_null(w_hh), sy_data_or_null(b_ih), sy_data_or_null(b_hh), B, T, D, H);
 }
 
 sy_status sy_gru_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dw_ih, sy_tensor *dw_hh,
@@ -200,11 +183,11 @@ sy_status sy_gru_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dw_ih, sy_te
     char *work = sy_mem_alloc(nbytes);
     if (!work) return SY_ERR_OOM;
     void *dgi = work, *dgh = work + ndg * es, *dh = work + 2 * ndg * es;
-    DISPATCH(x->dtype, gru_bptt, dgi, dgh, dh, ptr(dh0), ptr(dout), ptr(dh_n), ptr(cache),
-             ptr(w_hh), B, T, H);
-    sy_recurrent_weight_grads(x->dtype, ptr(dx), ptr(dw_ih), ptr(dw_hh), ptr(db_ih), ptr(db_hh),
-                              dgi, dgh, ptr(x), (char *)ptr(cache) + 4 * H * es,
-                              5 * H, ptr(w_ih), B * T, D, 3 * H, H);
+    SY_DISPATCH(x->dtype, gru_bptt, dgi, dgh, dh, sy_data_or_null(dh0), sy_data_or_null(dout), sy_data_or_null(dh_n), sy_data_or_null(cache),
+             sy_data_or_null(w_hh), B, T, H);
+    sy_recurrent_weight_grads(x->dtype, sy_data_or_null(dx), sy_data_or_null(dw_ih), sy_data_or_null(dw_hh), sy_data_or_null(db_ih), sy_data_or_null(db_hh),
+                              dgi, dgh, sy_data_or_null(x), (char *)sy_data_or_null(cache) + 4 * H * es,
+                              5 * H, sy_data_or_null(w_ih), B * T, D, 3 * H, H);
     sy_mem_free(work, nbytes);
     return SY_OK;
 }

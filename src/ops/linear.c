@@ -16,35 +16,18 @@
 #include "gemm.h"
 #include "layers.h"
 
-#define SY_REAL float
-#define SY_FN(name) name##_f32
-#define SY_GEMM sy_gemm_f32
-#include "linear.c"
-#undef SY_REAL
-#undef SY_FN
-#undef SY_GEMM
-
-#define SY_REAL double
-#define SY_FN(name) name##_f64
-#define SY_GEMM sy_gemm_f64
-#include "linear.c"
-#undef SY_REAL
-#undef SY_FN
-#undef SY_GEMM
-
-#define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
-
-static void *ptr(const sy_tensor *t) { return t ? sy_tensor_data(t) : NULL; }
+#define SY_TYPED_BODY "linear.c"
+#include "typed.h"
 
 void sy_linear_forward(sy_tensor *y, const sy_tensor *x, const sy_tensor *w, const sy_tensor *b,
                        int64_t N, int64_t in, int64_t out) {
-    DISPATCH(x->dtype, linear_fwd, ptr(y), ptr(x), ptr(w), ptr(b), N, in, out);
+    SY_DISPATCH(x->dtype, linear_fwd, sy_data_or_null(y), sy_data_or_null(x), sy_data_or_null(w), sy_data_or_null(b), N, in, out);
 }
 
 void sy_linear_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const sy_tensor *dy,
                         const sy_tensor *x, const sy_tensor *w, int64_t N, int64_t in,
                         int64_t out) {
-    DISPATCH(dy->dtype, linear_bwd, ptr(dx), ptr(dw), ptr(db), ptr(dy), ptr(x), ptr(w), N, in, out);
+    SY_DISPATCH(dy->dtype, linear_bwd, sy_data_or_null(dx), sy_data_or_null(dw), sy_data_or_null(db), sy_data_or_null(dy), sy_data_or_null(x), sy_data_or_null(w), N, in, out);
 }
 
 #else /* ------------------------------------------- typed body (SY_REAL) */

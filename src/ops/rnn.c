@@ -123,27 +123,11 @@ static void rnn_bwd_rows_f64(double *dg, int64_t ld_dg, const double *rec, int64
 
 /* ------------------------------------------------ typed drivers, twice */
 
-#define SY_REAL float
-#define SY_FN(name) name##_f32
-#define SY_GEMM sy_gemm_f32
-#include "rnn.c"
-#undef SY_REAL
-#undef SY_FN
-#undef SY_GEMM
-
-#define SY_REAL double
-#define SY_FN(name) name##_f64
-#define SY_GEMM sy_gemm_f64
-#include "rnn.c"
-#undef SY_REAL
-#undef SY_FN
-#undef SY_GEMM
+#define SY_TYPED_BODY "rnn.c"
+#include "typed.h"
 
 /* ------------------------------------------------------- shared phases */
 
-#define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
-
-static void *ptr(const sy_tensor *t) { return t ? sy_tensor_data(t) : NULL; }
 
 /* Below this much step work (B T G H multiply-adds) a layer runs on one
 ** thread: the pool's wake-up would cost more than the split saves. */
@@ -161,7 +145,7 @@ void sy_recurrent_input_proj(sy_dtype dt, void *cache, int64_t W, int64_t off_hp
                              const void *h0, const void *w_ih, const void *b_ih, const void *b_hh,
                              int64_t n_hh, int64_t b0, int64_t b1, int64_t T, int64_t D, int64_t G,
                              int64_t H) {
-    DISPATCH(dt, input_proj, cache, W, off_hprev, x, h0, w_ih, b_ih, b_hh, n_hh, b0, b1, T, D, G,
+    SY_DISPATCH(dt, input_proj, cache, W, off_hprev, x, h0, w_ih, b_ih, b_hh, n_hh, b0, b1, T, D, G,
              H);
 }
 
@@ -169,7 +153,7 @@ void sy_recurrent_weight_grads(sy_dtype dt, void *dx, void *dw_ih, void *dw_hh, 
                                void *db_hh, const void *dgi, const void *dgh, const void *x,
                                const void *hprev, int64_t ld_hprev, const void *w_ih, int64_t BT,
                                int64_t D, int64_t G, int64_t H) {
-    DISPATCH(dt, weight_grads, dx, dw_ih, dw_hh, db_ih, db_hh, dgi, dgh, x, hprev, ld_hprev, w_ih,
+    SY_DISPATCH(dt, weight_grads, dx, dw_ih, dw_hh, db_ih, db_hh, dgi, dgh, x, hprev, ld_hprev, w_ih,
              BT, D, G, H);
 }
 
@@ -178,8 +162,8 @@ void sy_rnn_forward(sy_tensor *out, sy_tensor *h_n, sy_tensor *cache, const sy_t
                     const sy_tensor *h0, const sy_tensor *w_ih, const sy_tensor *w_hh,
                     const sy_tensor *b_ih, const sy_tensor *b_hh) {
     const int64_t B = x->size[0], T = x->size[1], D = x->size[2], H = w_hh->size[1];
-    DISPATCH(x->dtype, rnn_forward, ptr(out), ptr(h_n), ptr(cache), ptr(x), ptr(h0), ptr(w_ih),
-             ptr(w_hh), ptr(b_ih), ptr(b_hh), B, T, D, H);
+    SY_DISPATCH(x->dtype, rnn_forward, sy_data_or_null(out), sy_data_or_null(h_n), sy_data_or_null(cache), sy_data_or_null(x), sy_data_or_null(h0), sy_data_or_null(w_ih),
+             sy_data_or_null(w_hh), sy_data_or_null(b_ih), sy_data_or_null(b_hh), B, T, D, H);
 }
 
 sy_status sy_rnn_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dw_ih, sy_tensor *dw_hh,
@@ -194,10 +178,10 @@ sy_status sy_rnn_backward(sy_tensor *dx, sy_tensor *dh0, sy_tensor *dw_ih, sy_te
     char *work = sy_mem_alloc(nbytes);
     if (!work) return SY_ERR_OOM;
     void *dg = work, *dh = work + B * T * H * es;
-    DISPATCH(x->dtype, rnn_bptt, dg, dh, ptr(dh0), ptr(dout), ptr(dh_n), ptr(cache), ptr(w_hh), B,
+    SY_DISPATCH(x->dtype, rnn_bptt, dg, dh, sy_data_or_null(dh0), sy_data_or_null(dout), sy_data_or_null(dh_n), sy_data_or_null(cache), sy_data_or_null(w_hh), B,
              T, H);
-    sy_recurrent_weight_grads(x->dtype, ptr(dx), ptr(dw_ih), ptr(dw_hh), ptr(db_ih), ptr(db_hh),
-                              dg, dg, ptr(x), (char *)ptr(cache) + H * es, 2 * H, ptr(w_ih),
+    sy_recurrent_weight_grads(x->dtype, sy_data_or_null(dx), sy_data_or_null(dw_ih), sy_data_or_null(dw_hh), sy_data_or_null(db_ih), sy_data_or_null(db_hh),
+                              dg, dg, sy_data_or_null(x), (char *)sy_data_or_null(cache) + H * es, 2 * H, sy_data_or_null(w_ih),
                               B * T, D, H, H);
     sy_mem_free(work, nbytes);
     return SY_OK;
