@@ -34,6 +34,12 @@
 -- weights, masks, optimizer and pruner state, the generator's state and the
 -- trainer's own; resume = path continues the trial and ends with the same
 -- numbers as an uninterrupted run (bitwise, with one thread).
+--
+-- Numerical trouble: a NaN or infinite training loss (checked on each
+-- batch's loss, the scalar the running mean reads anyway), validation loss
+-- or evaluation error stops the trial with an error that names the epoch
+-- and the batch, before a checkpoint of the broken weights is written;
+-- sy.train.nonfinite(err) tells such an error from the others.
 local sy = require("synlua")
 
 local M = {}
@@ -366,6 +372,23 @@ function M.read_checkpoint(path)
   return { tensors = tensors, meta = meta, path = path }
 end
 
+-- ------------------------------------------------------ numerical trouble
+
+-- Every message starts with this, so callers (the study scripts, the grid)
+-- can record the trial as failed and go on.
+local NONFINITE = "sy.train: non-finite "
+
+local function value_text(v)
+  if v ~= v then return "nan" end
+  return v > 0 and "inf" or "-inf"
+end
+
+--- sy.train.nonfinite(err) -> whether err is the error of a trial stopped
+-- by a NaN or infinite loss or metric.
+function M.nonfinite(err)
+  return type(err) == "string" and err:find(NONFINITE, 1, true) ~= nil
+end
+
 -- --------------------------------------------------------------- trial
 
 local TRIAL_OPTIONS = {
@@ -451,7 +474,8 @@ end
 -- std in target units, mc with samples > 1), seconds, seconds_per_epoch,
 -- peak_rss_mb, train_losses, val_losses, eval_split, dropout, mc_samples,
 -- trained (epochs trained by this call), prediction and target (float64,
--- target units), model, pruner.
+-- target units), model, pruner. A NaN or infinite loss or error raises
+-- "sy.train: non-finite ..." naming the epoch (and batch): see the top.
 function M.trial(o)
   check_trial_options(o)
   local data = o.data
@@ -571,8 +595,13 @@ function M.trial(o)
       loss:backward()
       if pruner then pruner:step(e) end
       opt:step()
-      local n = xb:size(1)
-      sum, seen = sum + loss:item() * n, seen + n
+      local n, l = xb:size(1), loss:item()
+      -- x - x is 0 for every finite x and NaN for NaN and both infinities
+      if l - l ~= 0 then
+        fail("%straining loss (%s) at epoch %d, batch %d of %d (learning rate %s, batch size %d); the trial stops "
+          .. "rather than train on it", NONFINITE, value_text(l), e + 1, b, nbatches, num(lr), bs)
+      end
+      sum, seen = sum + l * n, seen + n
       if progress then
         progress:event({ kind = "batch", epoch = e + 1, epochs = epochs, batch = b, batches = nbatches,
                          loss = sum / seen, sparsity = pruner and pruner:sparsity() })
@@ -581,6 +610,10 @@ function M.trial(o)
     local vp = M.predict(model, data.val.X, { mode = eval_mode, samples = T, batch_size = ebs })
     local d = vp - data.val.y:double()
     local val_loss = (d * d):mean():item()
+    if val_loss - val_loss ~= 0 then
+      fail("%svalidation loss (%s) after epoch %d (its %d training batches had finite losses; learning rate %s); "
+        .. "the trial stops", NONFINITE, value_text(val_loss), e + 1, nbatches, num(lr))
+    end
     local improved, stop = stopper:update(val_loss)
     st.epoch, st.stopped = e + 1, stop
     st.train_losses[#st.train_losses + 1] = sum / seen
@@ -608,6 +641,10 @@ function M.trial(o)
   local split = data[eval_split]
   local mean, std = M.predict(model, split.X, { mode = eval_mode, samples = T, batch_size = ebs })
   local mae, mse, rmse = M.metrics(mean, split.y, data.y_scaler)
+  if mse - mse ~= 0 then
+    fail("%sevaluation error (MSE %s) on the %s windows with the weights of epoch %d; the trial stops",
+      NONFINITE, value_text(mse), eval_split == "val" and "validation" or "test", chosen)
+  end
   local mc_std
   if std then
     -- a std scales with the target's scale and ignores its shift

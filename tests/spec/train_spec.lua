@@ -382,6 +382,58 @@ describe("sy.train.trial", function()
   end)
 end)
 
+describe("sy.train.trial on numerical trouble", function()
+  -- data whose split `name` has an infinite target in window `at`
+  local function with_inf(name, at)
+    local d = synthetic()
+    local y = d[name].y:clone()
+    y:narrow(1, at, 1):fill_(math.huge)
+    d[name] = { X = d[name].X, y = y }
+    return d
+  end
+
+  local function failure(o)
+    local ok, err = pcall(train.trial, o)
+    assert.is_false(ok, "the trial did not stop")
+    assert.is_true(train.nonfinite(err), tostring(err))
+    return err
+  end
+
+  it("stops at the batch whose loss overflows (learning rate 1e30), naming epoch and batch", function()
+    local path = tmpfile(".safetensors")
+    local err = failure({ model = rnn(), data = synthetic(), lr = 1e30, epochs = 3, save = path })
+    assert.equals("sy.train: non-finite training loss (inf) at epoch 1, batch 2 of 4 (learning rate 1e+30, "
+      .. "batch size 64); the trial stops rather than train on it", err)
+    assert.is_nil(io.open(path, "rb"), "a checkpoint of the broken weights was written")
+    -- the same trial at the default rate trains on
+    assert.equals(3, train.trial({ model = rnn(), data = synthetic(), epochs = 3, patience = 10 }).epochs)
+  end)
+
+  it("stops on an infinite training target before any step is taken on it", function()
+    local err = failure({ model = rnn(), data = with_inf("train", 150), batch_size = 200, epochs = 2 })
+    assert.equals("sy.train: non-finite training loss (inf) at epoch 1, batch 1 of 1 (learning rate 0.001, "
+      .. "batch size 200); the trial stops rather than train on it", err)
+  end)
+
+  it("stops on a non-finite validation loss after the epoch, naming it", function()
+    local err = failure({ model = rnn(), data = with_inf("val", 7), epochs = 2 })
+    assert.equals("sy.train: non-finite validation loss (inf) after epoch 1 (its 4 training batches had finite "
+      .. "losses; learning rate 0.001); the trial stops", err)
+  end)
+
+  it("stops on a non-finite evaluation error (test windows of the clean protocol)", function()
+    local err = failure({ model = rnn(), data = with_inf("test", 1), protocol = "clean", epochs = 2, patience = 5 })
+    assert.equals("sy.train: non-finite evaluation error (MSE inf) on the test windows with the weights of epoch 2; "
+      .. "the trial stops", err)
+  end)
+
+  it("tells its errors from the others", function()
+    assert.is_false(train.nonfinite("sy.train.trial: option 'model' is required"))
+    assert.is_false(train.nonfinite({ usage = "x" }))
+    assert.is_false(train.nonfinite(nil))
+  end)
+end)
+
 describe("sy.train.progress", function()
   local data = synthetic()
 
