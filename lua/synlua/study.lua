@@ -11,6 +11,13 @@
 -- trial: no interval, null in JSON), the mean RMSE, MSE, epochs and
 -- sparsity, the mean seconds per epoch and the peak RSS.
 --
+-- A trial stopped by numerical trouble (a NaN or infinite loss: see
+-- sy.train) is reported, not fatal: its message goes to stderr, its row in
+-- the per-trial CSV has status "failed" and the message in `error`, its
+-- configuration's statistics leave it out (`trials` counts the finished
+-- ones, `trials_failed` the others, `error` holds the first message), the
+-- other trials go on, and the script ends with exit status 4.
+--
 -- Data (REFERENCE.md §4-6): sy.datasets.load(dataset, {protocol}) engineers
 -- the features (date parts, label codes, target lags; leaky leads only with
 -- --leaky-leads under the paper protocol), sy.data.prepare windows, splits
@@ -226,6 +233,9 @@ function M.help(spec)
   for _, f in ipairs(FLAGS) do lines[#lines + 1] = M.flag_line(f, defaults[f[4]]) end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Progress goes to stderr; results to stdout. Data: --data DIR, else $SYNLUA_DATA, else datasets/."
+  lines[#lines + 1] = "Exit status: 0 done, 1 error, 2 bad flag, 3 stopped by --stop-after, 4 done but some trials failed"
+  lines[#lines + 1] = "(a NaN or infinite loss: the trial stops, its message goes to stderr and its configuration's"
+  lines[#lines + 1] = "trials_failed and error fields)."
   return table.concat(lines, "\n")
 end
 
@@ -273,13 +283,18 @@ M.SUMMARY_FIELDS = {
   "model", "dataset", "seq_len", "method", "protocol", "trials", "epochs_mean", "mae_mean", "mae_ci_low",
   "mae_ci_high", "mae_std", "mse_mean", "rmse_mean", "sparsity_mean", "sparsity_target", "seconds_per_epoch",
   "peak_rss_mb", "dropout", "mc_samples", "mc_std_mean", "eval_split", "features", "train_windows",
-  "eval_windows", "seed", "threads",
+  "eval_windows", "seed", "threads", "trials_failed", "error",
 }
 
 M.TRIAL_FIELDS = {
   "model", "dataset", "seq_len", "method", "protocol", "trial", "seed", "epochs", "best_epoch", "stopped_early",
   "mae", "mse", "rmse", "sparsity", "sparsity_target", "mc_std", "seconds_per_epoch", "seconds", "peak_rss_mb",
+  "status", "error",
 }
+
+--- study.failed(row) -> whether a trial row is of a failed trial (status
+-- "failed"; rows without a status finished).
+function M.failed(r) return r.status == "failed" end
 
 --- study.json(row [, fields]) -> one line of JSON with the fields in order
 -- (absent and non-finite values are null).
@@ -346,11 +361,15 @@ local TABLE_HEAD = ("%7s  %-7s  %10s  %-23s  %10s  %6s  %8s  %7s  %7s")
   :format("seq_len", "method", "MAE", "95% CI", "RMSE", "epochs", "sparsity", "s/epoch", "peak MB")
 
 local function table_row(s)
+  if s.trials == 0 then
+    return ("%7d  %-7s  %s failed (non-finite loss; the messages are on stderr)"):format(s.seq_len, s.method,
+      s.trials_failed == 1 and "the trial" or ("all %d trials"):format(s.trials_failed))
+  end
   local ci = finite(s.mae_ci_low) and ("[%s, %s]"):format(fmt_num(s.mae_ci_low, 0), fmt_num(s.mae_ci_high, 0))
     or "-"
   return ("%7d  %-7s  %s  %-23s  %s  %6.1f  %7.1f%%  %7.3f  %7.1f"):format(s.seq_len, s.method,
     fmt_num(s.mae_mean, 10), ci, fmt_num(s.rmse_mean, 10), s.epochs_mean, 100 * s.sparsity_mean,
-    s.seconds_per_epoch, s.peak_rss_mb or 0)
+    s.seconds_per_epoch, s.peak_rss_mb or 0) .. (s.trials_failed > 0 and ("  (%d failed)"):format(s.trials_failed) or "")
 end
 
 -- ----------------------------------------------------------- checkpoints
@@ -358,8 +377,12 @@ end
 local TRIAL_KEYS = {
   seq_len = "i", method = "s", trial = "i", seed = "i", epochs = "i", best_epoch = "i", stopped_early = "b",
   mae = "n", mse = "n", rmse = "n", sparsity = "n", sparsity_target = "n", mc_std = "n",
-  seconds_per_epoch = "n", seconds = "n", peak_rss_mb = "n",
+  seconds_per_epoch = "n", seconds = "n", peak_rss_mb = "n", status = "s", error = "s",
 }
+
+-- Text values are escaped so that ',', ';' and '=' separate only fields.
+local function escape(v) return (v:gsub("[%%,;=]", function(c) return ("%%%02X"):format(c:byte()) end)) end
+local function unescape(v) return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)) end
 
 local function encode_trials(rows)
   local out = {}
@@ -367,7 +390,9 @@ local function encode_trials(rows)
     local parts = {}
     for k in pairs(TRIAL_KEYS) do
       local v = r[k]
-      if v ~= nil then parts[#parts + 1] = k .. "=" .. (type(v) == "number" and ("%.17g"):format(v) or tostring(v)) end
+      if v ~= nil then
+        parts[#parts + 1] = k .. "=" .. (type(v) == "number" and ("%.17g"):format(v) or escape(tostring(v)))
+      end
     end
     table.sort(parts)
     out[i] = table.concat(parts, ",")
@@ -384,7 +409,7 @@ local function decode_trials(s)
       if kind == "i" then r[k] = math.tointeger(tonumber(v))
       elseif kind == "n" then r[k] = tonumber(v)
       elseif kind == "b" then r[k] = v == "true"
-      elseif kind == "s" then r[k] = v end
+      elseif kind == "s" then r[k] = unescape(v) end
     end
     rows[#rows + 1] = r
   end
@@ -437,13 +462,25 @@ end
 -- ------------------------------------------------------------------- run
 
 --- study.summarise(base, trials) -> the summary of a configuration: a copy
--- of base with, over the trials, their count, the MAE's mean, std and 95%
--- t-interval, the means of epochs, MSE, RMSE, sparsity, sparsity target,
--- seconds per epoch and MC std, and the largest peak_rss_mb and
--- tensor_peak_mb.
-function M.summarise(base, trials)
-  local maes, s = {}, {}
+-- of base with, over the finished trials, their count, the MAE's mean, std
+-- and 95% t-interval, the means of epochs, MSE, RMSE, sparsity, sparsity
+-- target, seconds per epoch and MC std, and the largest peak_rss_mb and
+-- tensor_peak_mb; and the count of failed trials (trials_failed) with the
+-- first one's message (error).
+function M.summarise(base, all)
+  local maes, s, trials = {}, {}, {}
   for k, v in pairs(base) do s[k] = v end
+  s.trials_failed = 0
+  for _, r in ipairs(all) do
+    if M.failed(r) then
+      s.trials_failed = s.trials_failed + 1
+      s.error = s.error or r.error
+    else
+      trials[#trials + 1] = r
+    end
+  end
+  s.trials = #trials
+  if #trials == 0 then return s end
   local function mean(field)
     local sum, n = 0, 0
     for _, r in ipairs(trials) do
@@ -460,7 +497,6 @@ function M.summarise(base, trials)
   end
   for i, r in ipairs(trials) do maes[i] = r.mae end
   local ci = sy.stats.t_interval(maes)
-  s.trials = #trials
   s.mae_mean, s.mae_std = ci.mean, ci.std
   s.mae_ci_low, s.mae_ci_high = ci.lower, ci.upper
   s.epochs_mean, s.mse_mean, s.rmse_mean = mean("epochs"), mean("mse"), mean("rmse")
@@ -470,12 +506,13 @@ function M.summarise(base, trials)
   return s
 end
 
---- study.run(o) -> summaries: runs the grid. o: model, dataset and the
+--- study.run(o) -> summaries, finished, failed: runs the grid. o: model, dataset and the
 -- parsed flags (epochs, trials, seq_len, methods, protocol, seed, threads,
 -- data, out, json, quiet, mc_samples, leaky_leads, save, resume,
 -- stop_after), plus prune (Pruner options for the prune method, e.g. a
--- schedule function), stdout and stderr (streams). Returns the summaries and
--- whether it finished (false: stopped by stop_after).
+-- schedule function), stdout and stderr (streams). Returns the summaries,
+-- whether it finished (false: stopped by stop_after) and how many trials
+-- failed (numerical trouble, see the top).
 function M.run(o)
   local stdout, stderr = o.stdout or io.stdout, o.stderr or io.stderr
   local build = M.MODELS[o.model]
@@ -485,6 +522,15 @@ function M.run(o)
   if o.threads then sy.set_num_threads(o.threads) end
   local started = sy._now()
   local progress = sy.train.progress({ mode = o.quiet and "quiet" or "auto", stream = stderr })
+  -- a failed trial is said even with --quiet: it is not progress
+  local function warn(text)
+    if o.quiet then
+      stderr:write(text, "\n")
+      stderr:flush()
+    else
+      progress:note(text)
+    end
+  end
 
   local identity = ("model=%s dataset=%s protocol=%s seq_len=%s methods=%s trials=%d epochs=%d seed=%d "
     .. "mc_samples=%s leaky_leads=%s"):format(o.model, o.dataset, o.protocol, table.concat(o.seq_len, ","),
@@ -524,7 +570,7 @@ function M.run(o)
   local total_trials = #configs * o.trials
   local trials_started = 0
   local budget = o.stop_after
-  local summaries, all_trials = {}, {}
+  local summaries, all_trials, failed = {}, {}, 0
   local base_name = ("%s_%s_%s"):format(o.model, o.dataset, o.protocol)
 
   if not o.json then
@@ -550,33 +596,41 @@ function M.run(o)
       local key = trial_key(c.L, c.method, t)
       local r = done[key]
       if r == nil then
-        if budget and budget <= 0 then return summaries, false end
+        if budget and budget <= 0 then return summaries, false, failed end
         local label = ("%s %s L=%d %s [%d/%d] trial %d/%d"):format(o.model, o.dataset, c.L, c.method, ci,
           #configs, t, o.trials)
         progress:begin(label, (total_trials - trials_started + 1) * o.epochs * nbatches)
         local resume = ck and ck.key == key and ck or nil
-        local res = sy.train.trial({
+        local ok, res = pcall(sy.train.trial, {
           model = function(mo) return build(D, c.L, mo.dropout) end,
           data = d, method = c.method, protocol = o.protocol, arch = o.model, seed = o.seed + t - 1,
           epochs = o.epochs, mc_samples = settings.eval_mode == "mc" and o.mc_samples or nil,
           prune = c.method == "prune" and o.prune or nil, progress = progress,
           save = save_path, resume = resume, stop_after = budget, meta = save_path and study_meta(key) or nil,
         })
-        if budget then budget = budget - res.trained end
-        if res.interrupted then
-          progress:note(("%s: stopped after %d epochs (--stop-after); continue with --resume %s")
-            :format(label, res.epochs, save_path))
-          return summaries, false
+        if not ok then
+          if not sy.train.nonfinite(res) then error(res, 0) end
+          r = { seq_len = c.L, method = c.method, trial = t, seed = o.seed + t - 1, status = "failed",
+                error = M.message(res) }
+          warn(("%s: failed: %s"):format(label, r.error))
+        else
+          if budget then budget = budget - res.trained end
+          if res.interrupted then
+            progress:note(("%s: stopped after %d epochs (--stop-after); continue with --resume %s")
+              :format(label, res.epochs, save_path))
+            return summaries, false, failed
+          end
+          r = { seq_len = c.L, method = c.method, trial = t, seed = res.seed, epochs = res.epochs,
+                best_epoch = res.best_epoch, stopped_early = res.stopped_early, mae = res.mae, mse = res.mse,
+                rmse = res.rmse, sparsity = res.sparsity, sparsity_target = res.sparsity_target,
+                mc_std = res.mc_std, seconds_per_epoch = res.seconds_per_epoch, seconds = res.seconds,
+                peak_rss_mb = res.peak_rss_mb, status = "finished" }
+          progress:note(("%s: MAE %s  RMSE %s  %d epochs%s  %.3f s/epoch"):format(label,
+            fmt_num(r.mae, 0), fmt_num(r.rmse, 0), r.epochs,
+            c.method == "prune" and ("  sparsity %.1f%%"):format(100 * r.sparsity) or "", r.seconds_per_epoch))
         end
-        r = { seq_len = c.L, method = c.method, trial = t, seed = res.seed, epochs = res.epochs,
-              best_epoch = res.best_epoch, stopped_early = res.stopped_early, mae = res.mae, mse = res.mse,
-              rmse = res.rmse, sparsity = res.sparsity, sparsity_target = res.sparsity_target,
-              mc_std = res.mc_std, seconds_per_epoch = res.seconds_per_epoch, seconds = res.seconds,
-              peak_rss_mb = res.peak_rss_mb }
-        progress:note(("%s: MAE %s  RMSE %s  %d epochs%s  %.3f s/epoch"):format(label,
-          fmt_num(r.mae, 0), fmt_num(r.rmse, 0), r.epochs,
-          c.method == "prune" and ("  sparsity %.1f%%"):format(100 * r.sparsity) or "", r.seconds_per_epoch))
       end
+      if M.failed(r) then failed = failed + 1 end
       finished[#finished + 1] = r
       if save_path and done[key] == nil then sy.save(save_path, {}, study_meta("")) end
       r.model, r.dataset, r.protocol = o.model, o.dataset, o.protocol
@@ -601,9 +655,13 @@ function M.run(o)
     end
   end
   if not o.json then
+    if failed > 0 then
+      stdout:write(("%d of %d trials failed (non-finite loss); the statistics leave them out\n"):format(failed,
+        total_trials))
+    end
     stdout:write(("finished in %.1f s\n"):format(sy._now() - started))
   end
-  return summaries, true
+  return summaries, true, failed
 end
 
 --- study.main(spec, argv): a study script's whole body. spec: model (rnn,
@@ -611,7 +669,8 @@ end
 -- over M.DEFAULTS), description (for --help), prune (Pruner options for the
 -- prune method, over its preset: e.g. {schedule = function(epoch) ... end}).
 -- Exits with status 2 on a bad flag, 1 on an error, 3 when --stop-after
--- stopped the study before its end.
+-- stopped the study before its end, 4 when it ended but some trials failed
+-- (numerical trouble: their messages are on stderr and in the output).
 function M.main(spec, argv)
   argv = argv or {}
   local script = spec.script or (arg and arg[0]) or ("scripts/%s_%s.lua"):format(spec.model, spec.dataset)
@@ -624,7 +683,7 @@ function M.main(spec, argv)
     return
   end
   o.model, o.dataset, o.prune = spec.model, spec.dataset, spec.prune
-  local run_ok, err_or_summaries, complete = pcall(M.run, o)
+  local run_ok, err_or_summaries, complete, failed = pcall(M.run, o)
   io.stdout:flush()
   if not run_ok then
     -- on a terminal the progress bar may still be on the line
@@ -633,6 +692,11 @@ function M.main(spec, argv)
     os.exit(1)
   end
   if not complete then os.exit(3) end
+  if failed > 0 then
+    io.stderr:write(("%s: %d trial%s failed (non-finite loss); see the messages above\n"):format(script, failed,
+      failed == 1 and "" or "s"))
+    os.exit(4)
+  end
   return err_or_summaries
 end
 

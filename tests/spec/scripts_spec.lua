@@ -24,11 +24,12 @@ local function slurp(path)
   return s
 end
 
--- Runs a script; returns exit status, stdout, stderr.
-local function run(script, args, env)
+-- Runs a script (after the Lua text `pre`, run by the interpreter's -e,
+-- when given); returns exit status, stdout, stderr.
+local function run(script, args, env, pre)
   local dir = tmpdir()
-  local cmd = ("cd %s && %s %s %s %s >%s/out 2>%s/err"):format(q(SOURCE_DIR), env or "", q(BIN),
-    q("scripts/" .. script .. ".lua"), args or "", q(dir), q(dir))
+  local cmd = ("cd %s && %s %s %s%s %s >%s/out 2>%s/err"):format(q(SOURCE_DIR), env or "", q(BIN),
+    pre and ("-e " .. q(pre) .. " ") or "", q("scripts/" .. script .. ".lua"), args or "", q(dir), q(dir))
   local _, _, status = os.execute(cmd)
   local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
   os.execute("rm -rf " .. q(dir))
@@ -319,6 +320,67 @@ describe("the study scripts", function()
     assert.equals(1, s5)
     assert.matches("cannot resume from .*study%.ck: it was written by another study", err5)
     os.execute("rm -rf " .. q(dir))
+  end)
+end)
+
+-- Run before a study script: the RNN of the `nth` trial at sequence length 3
+-- starts with output weights of 1e30, so its loss overflows at the first
+-- batch (a trial that diverges; the others train as usual).
+local function diverge_l3(nth)
+  return ([[
+local study = require('synlua.study')
+local build, seen = study.MODELS.rnn, 0
+study.MODELS.rnn = function(D, L, p)
+  local m = build(D, L, p)
+  if L == 3 then
+    seen = seen + 1
+    if seen == %d then
+      local sd = m:state_dict()
+      sd['fc.weight'] = sd['fc.weight']:clone():fill_(1e30)
+      m:load_state_dict(sd)
+    end
+  end
+  return m
+end]]):format(nth)
+end
+
+describe("a study script with a trial that diverges", function()
+  local LOSS = "sy.train: non-finite training loss (inf) at epoch 1, batch 1 of 5 (learning rate 0.001, batch size 64); "
+    .. "the trial stops rather than train on it"
+
+  it("reports it, goes on with the others and exits with status 4; --resume keeps the failure", function()
+    local dir = tmpdir()
+    local args = "--epochs 1 --trials 2 --seq-len 1,3 --method none --json --quiet --out " .. q(dir)
+    local status, out, err = run("rnn_bitcoin", args .. " --save " .. q(dir .. "/ck"), nil, diverge_l3(2))
+    assert.equals(4, status, err)
+    assert.equals("rnn bitcoin L=3 none [2/2] trial 2/2: failed: " .. LOSS .. "\n"
+      .. "scripts/rnn_bitcoin.lua: 1 trial failed (non-finite loss); see the messages above\n", err)
+    local rows = lines(out)
+    assert.equals(2, #rows)
+    local fine, partly = parse_json(rows[1]), parse_json(rows[2])
+    assert.same({ 1, 2, 0, NULL }, { fine.seq_len, fine.trials, fine.trials_failed, fine.error })
+    assert.same({ 3, 1, 1, LOSS }, { partly.seq_len, partly.trials, partly.trials_failed, partly.error })
+    assert.is_true(partly.mae_mean > 0)            -- the finished trial's
+    assert.equals(NULL, partly.mae_ci_low)
+    local trials = lines(slurp(dir .. "/rnn_bitcoin_paper_trials.csv"))
+    assert.equals(5, #trials)
+    assert.matches(",status,error$", trials[1])
+    assert.matches(",finished,$", trials[4])
+    assert.equals('rnn,bitcoin,3,none,paper,2,43,,,,,,,,,,,,,failed,"' .. LOSS .. '"', trials[5])
+    -- the checkpoint holds the failure (its message has ',' and ';'): a resume reprints it
+    local s2, out2, err2 = run("rnn_bitcoin", args .. " --resume " .. q(dir .. "/ck"))
+    assert.equals(4, s2, err2)
+    assert.equals(out, out2)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("says so in the table when every trial of a configuration failed", function()
+    local status, out = run("rnn_bitcoin", "--epochs 1 --trials 1 --seq-len 3 --method none --quiet", nil,
+      diverge_l3(1))
+    assert.equals(4, status)
+    local l = lines(out)
+    assert.equals("      3  none     the trial failed (non-finite loss; the messages are on stderr)", l[4])
+    assert.equals("1 of 1 trials failed (non-finite loss); the statistics leave them out", l[5])
   end)
 end)
 
