@@ -41,6 +41,18 @@
 -- mix of runs resumes correctly. After the last trial the file is rewritten
 -- in a fixed order (M.sort_rows), so results do not depend on J.
 --
+-- Failed trials. A trial stopped by numerical trouble (a NaN or infinite
+-- loss, sy.train.nonfinite) is recorded as a row with status "failed" and
+-- the message in `error` (finished rows have status "finished"; a file
+-- written before the status column existed reads as all finished), and the
+-- grid goes on. A rerun skips recorded failures like finished trials (the
+-- same seed fails the same way) unless --retry-failed is given, which
+-- drops them from the file first. Summaries, the report and the JSON lines
+-- leave failed trials out of the statistics and count them
+-- (trials_failed); the grid's exit status is then 4. Any other error in a
+-- trial (out of memory, a bug) stops the grid as before: it says nothing
+-- about the configuration and must not be recorded as its result.
+--
 -- Per trial the row holds the trainer's metrics (sy.train.trial), the
 -- pruning run's global sparsity after each epoch (sparsity_by_epoch, from
 -- the pruner's history) and the peak of the bytes held by tensors during
@@ -63,8 +75,10 @@ M.FIELDS = {
   "key", "model", "dataset", "protocol", "seq_len", "method", "trial", "seed", "max_epochs", "mc_samples",
   "leaky_leads", "epochs", "best_epoch", "stopped_early", "mae", "mse", "rmse", "sparsity", "sparsity_target",
   "mc_std", "seconds_per_epoch", "seconds", "peak_rss_mb", "tensor_peak_mb", "dropout", "eval_split", "features",
-  "train_windows", "eval_windows", "threads", "sparsity_by_epoch",
+  "train_windows", "eval_windows", "threads", "sparsity_by_epoch", "status", "error",
 }
+
+M.STATUSES = { "finished", "failed" }
 
 local INTEGER_FIELDS = {
   seq_len = true, trial = true, seed = true, max_epochs = true, mc_samples = true, epochs = true,
@@ -186,7 +200,10 @@ local function parse_row(header, rec)
       end
     end
   end
-  for _, need in ipairs({ "model", "dataset", "protocol", "seq_len", "method", "seed", "mae" }) do
+  r.status = r.status or "finished"   -- files from before the status column
+  if not member(M.STATUSES, r.status) then return nil, ("status '%s' is not finished or failed"):format(r.status) end
+  for _, need in ipairs({ "model", "dataset", "protocol", "seq_len", "method", "seed",
+                          r.status == "finished" and "mae" or "error" }) do
     if r[need] == nil then return nil, ("no %s"):format(need) end
   end
   r.key = M.key(r)
@@ -195,10 +212,11 @@ end
 
 --- experiment.read_results(path [, opts]) -> rows, info: the whole, well
 -- formed rows of a results CSV (ours, or a study script's per-trial CSV),
--- numbers as numbers. info: dropped (how many records were torn or
--- malformed, with reasons in info.problems), duplicates (rows whose key
--- came earlier: the first is kept), header. A missing file gives no rows
--- unless opts.must_exist.
+-- numbers as numbers, status "finished" where the file has no status.
+-- info: dropped (how many records were torn or malformed, with reasons in
+-- info.problems), duplicates (rows whose key came earlier: the first is
+-- kept, but a finished row replaces a failed one), header. A missing file
+-- gives no rows unless opts.must_exist.
 function M.read_results(path, opts)
   opts = opts or {}
   local info = { dropped = 0, duplicates = 0, problems = {} }
@@ -232,9 +250,11 @@ function M.read_results(path, opts)
       info.problems[#info.problems + 1] = ("line %d: %s"):format(i, why)
     elseif seen[r.key] then
       info.duplicates = info.duplicates + 1
+      local at = seen[r.key]
+      if rows[at].status == "failed" and r.status == "finished" then rows[at] = r end
     else
-      seen[r.key] = true
       rows[#rows + 1] = r
+      seen[r.key] = #rows
     end
   end
   return rows, info
@@ -276,18 +296,25 @@ end
 
 -- The results file of a run, ready for appending: created with its header,
 -- or repaired (torn or malformed rows dropped, old columns brought to
--- M.FIELDS) by an atomic rewrite. Returns the rows it holds.
-local function open_results(path, say)
+-- M.FIELDS) by an atomic rewrite, which also drops the failed rows when
+-- retry_failed. Returns the rows it holds.
+local function open_results(path, say, retry_failed)
   local rows, info = M.read_results(path)
   local same_header = info.header and table.concat(info.header, ",") == table.concat(M.FIELDS, ",")
-  if info.missing or not same_header or info.dropped > 0 or info.duplicates > 0 then
+  local kept = rows
+  if retry_failed then
+    kept = {}
+    for _, r in ipairs(rows) do if r.status ~= "failed" then kept[#kept + 1] = r end end
+    if #kept < #rows then say(("%s: %d failed trials run again (--retry-failed)"):format(path, #rows - #kept)) end
+  end
+  if info.missing or not same_header or info.dropped > 0 or info.duplicates > 0 or #kept < #rows then
     if info.dropped > 0 then
       say(("%s: dropped %d torn or malformed row%s (%s); those trials run again"):format(path, info.dropped,
         info.dropped == 1 and "" or "s", table.concat(info.problems, "; ")))
     end
-    M.write_results(path, rows)
+    M.write_results(path, kept)
   end
-  return rows
+  return kept
 end
 
 -- One grid process per results file: <results>.lock holds its pid, and a
@@ -415,6 +442,8 @@ local GRID_FLAGS = {
   { "--grid", "FILE", "the grid as a Lua table (file returning {archs = ..., ...}); flags override it", "grid" },
   { "--report", "DIR", "write the report (tables, figures, index.html) there at the end", "report" },
   { "--results", "FILE", "the per-trial results CSV (default <out>/trials.csv)", "results" },
+  { "--retry-failed", nil, "run again the trials recorded as failed (NaN/Inf loss; a rerun skips them otherwise)",
+    "retry_failed" },
   { "--worker", nil, nil, "worker" },   -- internal: a --jobs child
 }
 
@@ -600,6 +629,7 @@ function M.parse_args(argv)
   o.protocols = g.protocols or defaults.protocols
   o.jobs = g.jobs or defaults.jobs
   o.shard, o.merge, o.report, o.results, o.worker, o.grid = g.shard, g.merge, g.report, g.results, g.worker, g.grid
+  o.retry_failed = g.retry_failed
   o.files = files
   if o.leaky_leads and not (#o.protocols == 1 and o.protocols[1] == "paper") then
     usage_error("--leaky-leads puts future target values into the inputs; only --protocol paper allows it")
@@ -607,7 +637,9 @@ function M.parse_args(argv)
   if not o.help and not o.out and not o.results then
     usage_error("--out DIR is needed (where the results go; rerunning with the same --out resumes)")
   end
-  if o.merge and (o.shard or o.worker or g.jobs) then usage_error("--merge takes no --shard or --jobs") end
+  if o.merge and (o.shard or o.worker or g.jobs or g.retry_failed) then
+    usage_error("--merge takes no --shard, --jobs or --retry-failed")
+  end
   return o
 end
 
@@ -639,6 +671,9 @@ function M.help(script)
   for _, f in ipairs(STUDY_FLAGS) do lines[#lines + 1] = study.flag_line(f, study_defaults[f[1]]) end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Progress goes to stderr; the summary table (or JSON lines) to stdout at the end."
+  lines[#lines + 1] = "A trial whose loss turns NaN or infinite stops and is recorded as failed (status and error"
+  lines[#lines + 1] = "columns); the grid goes on, leaves it out of the statistics, and exits with status 4. A rerun"
+  lines[#lines + 1] = "skips recorded failures unless --retry-failed is given."
   return table.concat(lines, "\n")
 end
 
@@ -696,27 +731,38 @@ local function run_here(o, todo, path, say, heartbeat)
     collectgarbage("collect")
     sy.memory_reset_peak()
     local build = study.MODELS[t.model]
-    local res = sy.train.trial({
+    local ok, res = pcall(sy.train.trial, {
       model = function(mo) return build(D, t.seq_len, mo.dropout) end,
       data = d, method = t.method, protocol = t.protocol, arch = t.model, seed = t.seed, epochs = o.epochs,
       mc_samples = t.method == "mc" and t.mc_samples or nil, progress = progress,
     })
+    if not ok and not sy.train.nonfinite(res) then error(res, 0) end
     local _, peak = sy.memory()
     local row = {}
     for k, v in pairs(t) do row[k] = v end
     row.index = nil
-    for _, k in ipairs({ "epochs", "best_epoch", "stopped_early", "mae", "mse", "rmse", "sparsity",
-                         "sparsity_target", "mc_std", "seconds_per_epoch", "seconds", "peak_rss_mb", "dropout",
-                         "eval_split" }) do
-      row[k] = res[k]
-    end
     row.tensor_peak_mb = peak / (1 << 20)
     row.features, row.train_windows = D, d.train.X:size(1)
-    row.eval_windows = d[res.eval_split].X:size(1)
+    row.eval_split = t.protocol == "paper" and "val" or "test"
+    row.eval_windows = d[row.eval_split].X:size(1)
     row.threads = sy.get_num_threads()
-    row.sparsity_by_epoch = sparsity_by_epoch(res)
+    if ok then
+      for _, k in ipairs({ "epochs", "best_epoch", "stopped_early", "mae", "mse", "rmse", "sparsity",
+                           "sparsity_target", "mc_std", "seconds_per_epoch", "seconds", "peak_rss_mb", "dropout",
+                           "eval_split" }) do
+        row[k] = res[k]
+      end
+      row.sparsity_by_epoch = sparsity_by_epoch(res)
+      row.status = "finished"
+    else
+      row.status, row.error = "failed", study.message(res)
+    end
     out:append(row)
-    if not o.quiet then
+    if not ok then
+      -- said even with --quiet and in workers: it is not progress
+      local text = ("%s: failed: %s"):format(label, row.error)
+      if o.quiet or o.worker then say(text) else progress:note(text) end
+    elseif not o.quiet then
       say(("%s: MAE %.6g  %d epochs%s  %.3f s/epoch  (%.0f s so far)"):format(label, row.mae, row.epochs,
         t.method == "prune" and ("  sparsity %.1f%%"):format(100 * row.sparsity) or "", row.seconds_per_epoch,
         sy._now() - started))
@@ -787,21 +833,30 @@ function M.summaries(trials, rows)
   for _, c in ipairs(order) do
     if #c.rows > 0 then
       local t, rs = c.plan, c.rows
+      local r1 = rs[1]   -- a finished row when there is one (failed rows lack the trainer's fields)
+      for _, r in ipairs(rs) do
+        if not study.failed(r) then r1 = r; break end
+      end
       out[#out + 1] = study.summarise({
         model = t.model, dataset = t.dataset, seq_len = t.seq_len, method = t.method, protocol = t.protocol,
-        dropout = rs[1].dropout, mc_samples = t.mc_samples, eval_split = rs[1].eval_split,
-        features = rs[1].features, train_windows = rs[1].train_windows, eval_windows = rs[1].eval_windows,
-        seed = t.seed, threads = rs[1].threads, max_epochs = t.max_epochs,
+        dropout = r1.dropout, mc_samples = t.mc_samples, eval_split = r1.eval_split,
+        features = r1.features, train_windows = r1.train_windows, eval_windows = r1.eval_windows,
+        seed = t.seed, threads = r1.threads, max_epochs = t.max_epochs,
       }, rs)
     end
   end
   return M.sort_rows(out)
 end
 
+-- study.SUMMARY_FIELDS, then the grid's own; the failure columns last, where
+-- they were added.
 M.SUMMARY_FIELDS = {}
-for _, k in ipairs(study.SUMMARY_FIELDS) do M.SUMMARY_FIELDS[#M.SUMMARY_FIELDS + 1] = k end
-M.SUMMARY_FIELDS[#M.SUMMARY_FIELDS + 1] = "tensor_peak_mb"
-M.SUMMARY_FIELDS[#M.SUMMARY_FIELDS + 1] = "max_epochs"
+for _, k in ipairs(study.SUMMARY_FIELDS) do
+  if k ~= "trials_failed" and k ~= "error" then M.SUMMARY_FIELDS[#M.SUMMARY_FIELDS + 1] = k end
+end
+for _, k in ipairs({ "tensor_peak_mb", "max_epochs", "trials_failed", "error" }) do
+  M.SUMMARY_FIELDS[#M.SUMMARY_FIELDS + 1] = k
+end
 
 local function fmt(x, pattern)
   if not finite(x) then return "-" end
@@ -816,6 +871,7 @@ local function summary_table(sums)
     lines[#lines + 1] = ("%-8s %-10s %-6s %4d %-7s %3d  %10s  %-23s %6.1f %7.1f%% %8.3f %8.1f"):format(s.model,
       s.dataset, s.protocol, s.seq_len, s.method, s.trials, fmt(s.mae_mean), ci, s.epochs_mean or 0,
       100 * (s.sparsity_mean or 0), s.seconds_per_epoch or 0, s.tensor_peak_mb or 0)
+      .. (s.trials_failed > 0 and ("  (%d failed)"):format(s.trials_failed) or "")
   end
   return table.concat(lines, "\n") .. "\n"
 end
@@ -823,8 +879,9 @@ end
 -- ------------------------------------------------------------ merge
 
 --- experiment.merge(files, dest, say) -> rows: the rows of every file (and
--- of dest when it exists), one per key (the first seen wins; a duplicate
--- with another MAE is reported), sorted, written to dest atomically.
+-- of dest when it exists), one per key (the first seen wins, but a finished
+-- row replaces a failed one; a duplicate with another MAE is reported),
+-- sorted, written to dest atomically.
 function M.merge(files, dest, say)
   local rows, seen, conflicts, dups = {}, {}, 0, 0
   local sources = {}
@@ -841,10 +898,14 @@ function M.merge(files, dest, say)
         table.concat(info.problems, "; ")))
     end
     for _, r in ipairs(rs) do
-      local prev = seen[r.key]
+      local at = seen[r.key]
+      local prev = at and rows[at]
       if prev == nil then
-        seen[r.key] = r
         rows[#rows + 1] = r
+        seen[r.key] = #rows
+      elseif study.failed(prev) or study.failed(r) then
+        dups = dups + 1
+        if study.failed(prev) and not study.failed(r) then rows[at] = r end   -- a finished run wins
       else
         dups = dups + 1
         if prev.mae ~= r.mae then
@@ -878,7 +939,7 @@ end
 
 local run_grid
 
---- experiment.run(o) -> { trials = plan, ran, skipped, rows, summaries }:
+--- experiment.run(o) -> { trials = plan, ran, skipped, rows, summaries, failed }:
 -- the grid of o (experiment.parse_args's options, plus stdout, stderr and
 -- command = {interpreter, script} for --jobs). Writes the results, the
 -- summary CSV, the table or JSON lines, and the report when o.report.
@@ -909,7 +970,7 @@ function run_grid(o, path, say, stdout)
   if not o.worker then
     for _, dataset in ipairs(o.datasets) do sy.datasets.locate(dataset, { data = o.data }) end
   end
-  local have = o.worker and M.read_results(path) or open_results(path, say)
+  local have = o.worker and M.read_results(path) or open_results(path, say, o.retry_failed)
   local done = {}
   for _, r in ipairs(have) do done[r.key] = true end
   local todo = {}
@@ -936,9 +997,12 @@ function run_grid(o, path, say, stdout)
   M.sort_rows(rows)
   M.write_results(path, rows)
   local present = {}
-  for _, r in ipairs(rows) do present[r.key] = true end
-  local missing = 0
-  for _, t in ipairs(mine) do if not present[t.key] then missing = missing + 1 end end
+  for _, r in ipairs(rows) do present[r.key] = r end
+  local missing, failed = 0, 0
+  for _, t in ipairs(mine) do
+    local r = present[t.key]
+    if r == nil then missing = missing + 1 elseif study.failed(r) then failed = failed + 1 end
+  end
   if missing > 0 then fail("%d trials of the grid are missing from %s after the run", missing, path) end
 
   local sums = M.summaries(mine, rows)
@@ -955,15 +1019,20 @@ function run_grid(o, path, say, stdout)
     say(("grid: ran %d trials, skipped %d already done, %d in all; %.1f s; results %s, summary %s"):format(#todo,
       skipped, #mine, seconds, path, sp))
   end
+  if failed > 0 then
+    say(("grid: %d of the %d trials failed (non-finite loss; status failed in %s, left out of the statistics); "
+      .. "--retry-failed runs them again"):format(failed, #mine, path))
+  end
   if o.report then
     sy.report.write(rows, o.report, { title = report_title(o) })
     if not o.quiet then say(("report: %s/index.html"):format(o.report)) end
   end
-  return { trials = mine, ran = #todo, skipped = skipped, rows = rows, summaries = sums, seconds = seconds }
+  return { trials = mine, ran = #todo, skipped = skipped, rows = rows, summaries = sums, seconds = seconds,
+           failed = failed }
 end
 
 --- experiment.main(argv): scripts/paper_grid.lua's body. Exit status 2 on a
--- bad flag, 1 on an error.
+-- bad flag, 1 on an error, 4 when the grid's results hold failed trials.
 function M.main(argv)
   argv = argv or {}
   local script = (arg and arg[0]) or "scripts/paper_grid.lua"
@@ -978,12 +1047,13 @@ function M.main(argv)
   local lowest = 0
   while arg and arg[lowest - 1] do lowest = lowest - 1 end
   o.command = { arg and arg[lowest] or "synlua", script }
-  local run_ok, err = pcall(M.run, o)
+  local run_ok, res = pcall(M.run, o)
   io.stdout:flush()
   if not run_ok then
-    io.stderr:write(("%s: %s\n"):format(script, study.message(err)))
+    io.stderr:write(("%s: %s\n"):format(script, study.message(res)))
     os.exit(1)
   end
+  if (res.failed or 0) > 0 then os.exit(4) end
 end
 
 return M

@@ -33,11 +33,12 @@ local function slurp(path)
   return s
 end
 
--- Runs scripts/paper_grid.lua; returns exit status, stdout, stderr.
-local function grid(args, env)
+-- Runs scripts/paper_grid.lua (after the Lua text `pre`, run by the
+-- interpreter's -e, when given); returns exit status, stdout, stderr.
+local function grid(args, env, pre)
   local d = tmpdir()
-  local cmd = ("cd %s && %s %s scripts/paper_grid.lua %s >%s/out 2>%s/err"):format(q(SOURCE_DIR), env or "", q(BIN),
-    args, q(d), q(d))
+  local cmd = ("cd %s && %s %s %sscripts/paper_grid.lua %s >%s/out 2>%s/err"):format(q(SOURCE_DIR), env or "", q(BIN),
+    pre and ("-e " .. q(pre) .. " ") or "", args, q(d), q(d))
   local _, _, status = os.execute(cmd)
   local out, err = slurp(d .. "/out"), slurp(d .. "/err")
   os.execute("rm -rf " .. q(d))
@@ -72,6 +73,28 @@ local function by_key(path)
 end
 
 local TINY = "--arch rnn --datasets bitcoin --seq-len 1 --method none,prune --trials 2 --epochs 1 --quiet"
+
+-- Run before the grid: every RNN of sequence length 3 starts with output
+-- weights of 1e30, so its loss overflows at the first batch (configurations
+-- that diverge; the others train as usual).
+local DIVERGE_L3 = [[
+local study = require('synlua.study')
+local build = study.MODELS.rnn
+study.MODELS.rnn = function(D, L, p)
+  local m = build(D, L, p)
+  if L == 3 then
+    local sd = m:state_dict()
+    sd['fc.weight'] = sd['fc.weight']:clone():fill_(1e30)
+    m:load_state_dict(sd)
+  end
+  return m
+end]]
+
+-- The columns of the results CSV before the status and error columns (the
+-- format of result files written until then).
+local OLD_FIELDS = "key,model,dataset,protocol,seq_len,method,trial,seed,max_epochs,mc_samples,leaky_leads,epochs,"
+  .. "best_epoch,stopped_early,mae,mse,rmse,sparsity,sparsity_target,mc_std,seconds_per_epoch,seconds,peak_rss_mb,"
+  .. "tensor_peak_mb,dropout,eval_split,features,train_windows,eval_windows,threads,sparsity_by_epoch"
 
 describe("sy.experiment", function()
   teardown(function()
@@ -268,6 +291,51 @@ describe("sy.experiment", function()
       util.cleanup()
     end)
 
+    it("reads failed rows (no metrics, a message), and a finished row of the same key wins", function()
+      local failed = {}
+      for k, v in pairs(base) do failed[k] = v end
+      failed.mae, failed.epochs, failed.status, failed.error = nil, nil, "failed", '"sy.train: non-finite, x"'
+      local fine = {}
+      for k, v in pairs(base) do fine[k] = v end
+      fine.status = "finished"
+      local odd = {}
+      for k, v in pairs(base) do odd[k] = v end
+      odd.seed, odd.status = 50, "lost"
+      local nomsg = {}
+      for k, v in pairs(failed) do nomsg[k] = v end
+      nomsg.seed, nomsg.error = 51, nil
+      for _, text in ipairs({ row_line(failed) .. row_line(fine), row_line(fine) .. row_line(failed) }) do
+        local rows, info = ex.read_results(util.tempfile(HEAD .. "\n" .. text .. row_line(odd) .. row_line(nomsg)))
+        assert.are.equal(1, #rows)
+        assert.are.equal("finished", rows[1].status)
+        assert.are.equal(1.25, rows[1].mae)
+        assert.are.equal(1, info.duplicates)
+        assert.are.equal(2, info.dropped)
+        has(table.concat(info.problems, "; "), "status 'lost' is not finished or failed")
+        has(table.concat(info.problems, "; "), "no error")
+      end
+      local rows = ex.read_results(util.tempfile(HEAD .. "\n" .. row_line(failed)))
+      assert.are.equal(1, #rows)
+      assert.are.same({ "failed", "sy.train: non-finite, x" }, { rows[1].status, rows[1].error })
+      assert.is_nil(rows[1].mae)
+      util.cleanup()
+    end)
+
+    it("reads files written before the status column as finished trials", function()
+      local cells = {}
+      local i = 0
+      for name in OLD_FIELDS:gmatch("[^,]+") do
+        i = i + 1
+        cells[i] = base[name] ~= nil and tostring(base[name]) or ""
+      end
+      local rows, info = ex.read_results(util.tempfile(OLD_FIELDS .. "\n" .. table.concat(cells, ",") .. "\n"))
+      assert.are.equal(0, info.dropped)
+      assert.are.equal(1, #rows)
+      assert.are.same({ "finished", 1.25, "paper/lstm/sp500/L7/prune/e5/s42" }, { rows[1].status, rows[1].mae,
+        rows[1].key })
+      util.cleanup()
+    end)
+
     it("reads a study script's per-trial CSV", function()
       local study = require("synlua.study")
       local header = table.concat(study.TRIAL_FIELDS, ",")
@@ -370,6 +438,84 @@ describe("sy.experiment", function()
       local original = ex.read_results(util.tempfile(text))
       for i, r in ipairs(original) do assert.are.equal(r.mae, fresh[i].mae) end
       util.cleanup()
+    end)
+
+    it("record a diverging configuration as failed and complete the others; a rerun skips it, "
+      .. "--retry-failed runs it again", function()
+      local out, report = scratch(), scratch()
+      local args = "--arch rnn --datasets bitcoin --seq-len 1,3 --method none,prune --trials 2 --epochs 1 --out "
+        .. q(out)
+      local status, stdout, err = grid(args .. " --quiet --json --report " .. q(report), nil, DIVERGE_L3)
+      assert.are.equal(4, status, err)
+      local rows, list = by_key(out .. "/trials.csv")
+      assert.are.equal(8, #list)
+      local loss = "sy.train: non-finite training loss (inf) at epoch 1, batch 1 of 5 (learning rate 0.001, "
+        .. "batch size 64); the trial stops rather than train on it"
+      for _, r in pairs(rows) do
+        if r.seq_len == 3 then
+          assert.are.same({ "failed", loss }, { r.status, r.error }, r.key)
+          assert.is_nil(r.mae)
+          assert.are.same({ 17, 289, "val", 1 }, { r.features, r.train_windows, r.eval_split, r.threads })
+        else
+          assert.are.equal("finished", r.status, r.key)
+          assert.is_true(r.mae > 0, r.key)
+        end
+      end
+      has(err, "L=3 none seed 43 [6/8]: failed: " .. loss)
+      has(err, "grid: 4 of the 8 trials failed (non-finite loss; status failed in " .. out .. "/trials.csv")
+      local json = {}
+      for line in stdout:gmatch("[^\n]+") do json[#json + 1] = line end
+      assert.are.equal(4, #json)
+      has(json[1], '"seq_len":1,"method":"none","protocol":"paper","trials":2,')
+      has(json[1], '"trials_failed":0,"error":null')
+      has(json[3], '"seq_len":3,"method":"none","protocol":"paper","trials":0,"epochs_mean":null,"mae_mean":null,')
+      has(json[3], '"trials_failed":2,"error":"' .. loss .. '"')
+      has(slurp(out .. "/summary.csv"), ",trials_failed,error\n")
+      -- the report leaves them out and counts them
+      has(slurp(report .. "/tables.md"), "Failed trials: 4 (a NaN or infinite loss stopped them; no statistic "
+        .. "includes them): paper/rnn/bitcoin/L3/none/e1/s42, ")
+      has(slurp(report .. "/index.html"), '<p class="note">Failed trials: 4')
+      local before = slurp(out .. "/trials.csv")
+      -- the same command again: recorded failures are results too
+      status, _, err = grid(args)
+      assert.are.equal(4, status, err)
+      has(err, "grid: ran 0 trials, skipped 8 already done, 8 in all")
+      assert.are.equal(before, slurp(out .. "/trials.csv"))
+      has(select(2, grid("--help")), "--retry-failed")
+      -- the cause gone, --retry-failed runs them again and keeps the rest
+      status, stdout, err = grid(args .. " --retry-failed")
+      assert.are.equal(0, status, err)
+      has(err, "4 failed trials run again (--retry-failed)")
+      has(err, "grid: ran 4 trials, skipped 4 already done, 8 in all")
+      assert.is_nil(err:find("failed (non-finite", 1, true))
+      has(stdout, "rnn      bitcoin    paper     3 none      2")
+      local again, list2 = by_key(out .. "/trials.csv")
+      assert.are.equal(8, #list2)
+      for k, r in pairs(again) do
+        assert.are.equal("finished", r.status, k)
+        if r.seq_len == 1 then assert.are.equal(rows[k].mae, r.mae, k) end
+      end
+    end)
+
+    it("bring a results file of the format before the status column up to date, keeping its trials", function()
+      local out = scratch()
+      assert.are.equal(0, (grid(TINY .. " --out " .. q(out))))
+      local path = out .. "/trials.csv"
+      local rows = ex.read_results(path)
+      local fields = {}
+      for name in OLD_FIELDS:gmatch("[^,]+") do fields[#fields + 1] = name end
+      util.write_file(path, require("synlua.study").csv_text(rows, fields))
+      assert.are.equal(OLD_FIELDS, slurp(path):match("^[^\n]*"))
+      local status, _, err = grid(TINY:gsub("%-%-quiet", "") .. " --out " .. q(out))
+      assert.are.equal(0, status, err)
+      has(err, "grid: ran 0 trials, skipped 4 already done, 4 in all")
+      assert.are.equal(table.concat(ex.FIELDS, ","), slurp(path):match("^[^\n]*"))
+      local now, list = by_key(path)
+      assert.are.equal(4, #list)
+      for _, r in ipairs(rows) do
+        assert.are.equal(r.mae, now[r.key].mae)
+        assert.are.equal("finished", now[r.key].status)
+      end
     end)
 
     it("give the same results with --jobs 2 as with --jobs 1", function()
