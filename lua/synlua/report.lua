@@ -274,10 +274,15 @@ end
 -- epochs, sparsity, seconds_per_epoch, tensor_peak_mb, peak_rss_mb,
 -- sparsity_curve, by_seed), agg[method] (over the complete lengths: n, mean,
 -- std, ci_low, ci_high, mean_rank, rank), friedman, wilcoxon[a][b],
--- paired[L][a][b] (trials paired by seed) and paper (the published entry).
+-- paired[L][a][b] (trials paired by seed) and paper (the published entry);
+-- and failed: the rows of failed trials (status "failed"), which no
+-- statistic includes.
 function M.analyse(rows)
-  local groups, list = {}, {}
+  local groups, list, failed, finished = {}, {}, {}, {}
   for _, r in ipairs(rows) do
+    if study.failed(r) then failed[#failed + 1] = r else finished[#finished + 1] = r end
+  end
+  for _, r in ipairs(finished) do
     local id = study_of(r)
     local g = groups[id]
     if g == nil then
@@ -324,7 +329,16 @@ function M.analyse(rows)
       s.archs[#s.archs + 1] = arch
     end
   end
-  return { studies = list }
+  return { studies = list, failed = failed }
+end
+
+-- The line on failed trials (nil when none): how many, and their keys.
+local function failed_line(failed)
+  if #failed == 0 then return nil end
+  local keys = {}
+  for i, r in ipairs(failed) do keys[i] = r.key end
+  return ("Failed trials: %d (a NaN or infinite loss stopped them; no statistic includes them): %s.")
+    :format(#failed, table.concat(keys, ", "))
 end
 
 -- ------------------------------------------------------------ formatting
@@ -794,6 +808,8 @@ function M.write(rows, dir, opts)
   local title = opts.title or "synlua: the synaptic pruning study"
   local md = { "# " .. title, "" }
   for _, e in ipairs(EXPLAIN) do md[#md + 1] = e; md[#md + 1] = "" end
+  local failed_note = failed_line(a.failed)
+  if failed_note then md[#md + 1] = failed_note; md[#md + 1] = "" end
   local summary_md = { "# Summary: where synaptic pruning wins, loses or ties", "" }
   local html_body = {}
   local table_csv, config_csv = {}, {}
@@ -948,6 +964,7 @@ function M.write(rows, dir, opts)
   put("configurations.csv", tables.csv(M.CONFIG_CSV_FIELDS, config_csv))
   local explain = {}
   for _, e in ipairs(EXPLAIN) do explain[#explain + 1] = "<p>" .. h(e) .. "</p>" end
+  if failed_note then explain[#explain + 1] = '<p class="note">' .. h(failed_note) .. "</p>" end
   put("index.html", table.concat({
     "<!DOCTYPE html>",
     '<html lang="en"><head><meta charset="utf-8"><title>' .. h(title) .. "</title>",

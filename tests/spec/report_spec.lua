@@ -432,6 +432,30 @@ describe("sy.report", function()
     os.execute("rm -rf " .. q(dir))
   end)
 
+  it("leaves failed trials out of every statistic and counts them", function()
+    local with_failed = make_rows()
+    for _, seed in ipairs({ 100, 101 }) do
+      local r = { model = "lstm", dataset = "sp500", protocol = "paper", seq_len = 7, method = "prune", trial = seed,
+                  seed = seed, max_epochs = 5, status = "failed", error = "sy.train: non-finite training loss (nan)" }
+      r.key = ex.key(r)
+      with_failed[#with_failed + 1] = r
+    end
+    local b = report.analyse(with_failed)
+    assert.are.equal(2, #b.failed)
+    assert.are.equal(#paper_study.rows, #b.studies[1].rows)
+    local ds = find_ds(b.studies[1], "sp500")
+    local expect = find_ds(paper_study, "sp500")
+    assert.are.same(expect.cells.prune[7].n, ds.cells.prune[7].n)
+    assert.are.equal(expect.agg.prune.mean, ds.agg.prune.mean)
+    local dir = tmpdir()
+    report.write(with_failed, dir)
+    has(util.slurp(dir .. "/tables.md"), "Failed trials: 2 (a NaN or infinite loss stopped them; no statistic "
+      .. "includes them): paper/lstm/sp500/L7/prune/e5/s100, paper/lstm/sp500/L7/prune/e5/s101.")
+    has(util.slurp(dir .. "/index.html"), '<p class="note">Failed trials: 2')
+    assert.are.equal(0, #a.failed)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
   describe("scripts/report.lua", function()
     local function run(args)
       local d = tmpdir()
