@@ -3,7 +3,10 @@
 -- sequence length (1, 3, 7, 14, 30, 60) and method (none, dropout, mc,
 -- prune), 10 seeds each, under the reference code's protocol by default.
 -- Each finished trial is appended to <out>/trials.csv at once; the same
--- command run again skips what is done, so an interrupted grid resumes.
+-- command run again skips what is done, so an interrupted grid resumes. A
+-- trial whose loss turns NaN or infinite is recorded as failed (status and
+-- error columns) and the grid goes on; the exit status is then 4, and a
+-- rerun runs such trials again only with --retry-failed.
 --
 --   synlua scripts/paper_grid.lua --out results/grid --report results/grid/report
 --   synlua scripts/paper_grid.lua --trials 2 --epochs 3 --seq-len 3,14 --jobs 2 --out /tmp/g --report /tmp/g/report
