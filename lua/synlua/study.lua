@@ -233,9 +233,9 @@ function M.help(spec)
   for _, f in ipairs(FLAGS) do lines[#lines + 1] = M.flag_line(f, defaults[f[4]]) end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Progress goes to stderr; results to stdout. Data: --data DIR, else $SYNLUA_DATA, else datasets/."
-  lines[#lines + 1] = "Exit status: 0 done, 1 error, 2 bad flag, 3 stopped by --stop-after, 4 done but some trials failed"
-  lines[#lines + 1] = "(a NaN or infinite loss: the trial stops, its message goes to stderr and its configuration's"
-  lines[#lines + 1] = "trials_failed and error fields)."
+  lines[#lines + 1] = "Exit status: 0 done, 1 error, 2 bad flag, 3 stopped by --stop-after, 4 done but some"
+  lines[#lines + 1] = "trials failed (a NaN or infinite loss: the trial stops, its message goes to stderr and to"
+  lines[#lines + 1] = "its configuration's trials_failed and error fields)."
   return table.concat(lines, "\n")
 end
 
@@ -369,7 +369,8 @@ local function table_row(s)
     or "-"
   return ("%7d  %-7s  %s  %-23s  %s  %6.1f  %7.1f%%  %7.3f  %7.1f"):format(s.seq_len, s.method,
     fmt_num(s.mae_mean, 10), ci, fmt_num(s.rmse_mean, 10), s.epochs_mean, 100 * s.sparsity_mean,
-    s.seconds_per_epoch, s.peak_rss_mb or 0) .. (s.trials_failed > 0 and ("  (%d failed)"):format(s.trials_failed) or "")
+    s.seconds_per_epoch, s.peak_rss_mb or 0)
+    .. (s.trials_failed > 0 and ("  (%d failed)"):format(s.trials_failed) or "")
 end
 
 -- ----------------------------------------------------------- checkpoints
@@ -506,10 +507,10 @@ function M.summarise(base, all)
   return s
 end
 
---- study.run(o) -> summaries, finished, failed: runs the grid. o: model, dataset and the
--- parsed flags (epochs, trials, seq_len, methods, protocol, seed, threads,
--- data, out, json, quiet, mc_samples, leaky_leads, save, resume,
--- stop_after), plus prune (Pruner options for the prune method, e.g. a
+--- study.run(o) -> summaries, finished, failed: runs the grid. o: model,
+-- dataset and the parsed flags (epochs, trials, seq_len, methods, protocol,
+-- seed, threads, data, out, json, quiet, mc_samples, leaky_leads, save,
+-- resume, stop_after), plus prune (Pruner options for the prune method, e.g. a
 -- schedule function), stdout and stderr (streams). Returns the summaries,
 -- whether it finished (false: stopped by stop_after) and how many trials
 -- failed (numerical trouble, see the top).
