@@ -447,7 +447,9 @@ describe("scalers", function()
     has(errmsg(sy.data.scaler, "robust"), "\"standard\" or \"minmax\"")
     has(errmsg(sy.data.scaler("standard").transform, sy.data.scaler("standard"), sy.zeros(2)), "not been fitted")
     local s = sy.data.scaler("standard")
-    has(errmsg(s.fit, s, sy.tensor({ 1, NAN })), "missing values")
+    has(errmsg(s.fit, s, sy.tensor({ 1, NAN })), "column 1 of the data has 1 missing value (NaN)")
+    has(errmsg(s.fit, s, sy.tensor({ { 1, 2 }, { 3, math.huge }, { 5, -math.huge } })),
+      "column 2 of the data has 2 infinite values")
   end)
 end)
 

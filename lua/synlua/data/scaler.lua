@@ -41,9 +41,19 @@ function Scaler:fit(t)
     shift = x:min(1)
     scale = x:max(1) - shift
   end
-  -- NaN anywhere in a column makes its statistics NaN
-  if (shift:isnan():sum() + scale:isnan():sum()):item() > 0 then
-    error("fit: the data has missing values (NaN); fill them first", 2)
+  -- NaN or Inf anywhere in a column makes its statistics NaN or Inf: name the
+  -- first such column and what is in it
+  if (shift - shift):isnan():sum():item() + (scale - scale):isnan():sum():item() > 0 then
+    local flat = x:dim() == 2 and x or x:view(-1, 1)
+    local nans, infs = flat:isnan():sum(1), flat:abs():eq(math.huge):sum(1)
+    for j = 1, flat:size(2) do
+      local n, i = nans[j], infs[j]
+      if n > 0 or i > 0 then
+        local what = n > 0 and string.format("%d missing value%s (NaN); fill them first", n, n == 1 and "" or "s")
+          or string.format("%d infinite value%s; remove or clip them first", i, i == 1 and "" or "s")
+        error(string.format("fit: column %d of the data has %s", j, what), 2)
+      end
+    end
   end
   scale = sy.where(scale:eq(0), 1, scale)
   self.shift, self.scale, self.columns = shift, scale, t:dim() == 2 and t:size(2) or nil
