@@ -1,0 +1,187 @@
+-- bench/vs_pytorch.lua keeps working: a quick synlua-only run on one batch
+-- of the AAPL windows prints the report (header, one row per model x method
+-- x threads with synlua's numbers, inference, start-up, pruning overhead)
+-- and valid JSON; a bad flag is a usage error. The full benchmark is run by
+-- hand on a quiet machine.
+local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
+local SOURCE_DIR = os.getenv("SYNLUA_SOURCE_DIR") or "."
+local DATA = assert(os.getenv("SYNLUA_DATA"), "SYNLUA_DATA is not set")
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Runs the benchmark; returns exit status, stdout, stderr.
+local function run(args)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. q(dir)))
+  local cmd = ("cd %s && SYNLUA_DATA=%s %s bench/vs_pytorch.lua %s >%s/out 2>%s/err"):format(q(SOURCE_DIR), q(DATA),
+    q(BIN), args, q(dir), q(dir))
+  local _, _, status = os.execute(cmd)
+  local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
+  os.execute("rm -rf " .. q(dir))
+  return status, out, err
+end
+
+-- Whether s is one JSON value and nothing else (objects, arrays, strings,
+-- numbers, true, false, null).
+local function valid_json(s)
+  local pos = 1
+  local value
+  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
+  local function str()
+    if s:sub(pos, pos) ~= '"' then return false end
+    pos = pos + 1
+    while true do
+      local c = s:sub(pos, pos)
+      if c == "" or c:byte() < 32 then return false end
+      pos = pos + 1
+      if c == '"' then return true end
+      if c == "\\" then
+        local e = s:sub(pos, pos)
+        if e == "u" then
+          if not s:sub(pos + 1, pos + 4):match("^%x%x%x%x$") then return false end
+          pos = pos + 5
+        elseif e:match('^["\\/bfnrt]$') then
+          pos = pos + 1
+        else
+          return false
+        end
+      end
+    end
+  end
+  local function list(close, item)
+    pos = pos + 1
+    ws()
+    if s:sub(pos, pos) == close then pos = pos + 1; return true end
+    while true do
+      if not item() then return false end
+      ws()
+      local c = s:sub(pos, pos)
+      pos = pos + 1
+      if c == close then return true end
+      if c ~= "," then return false end
+      ws()
+    end
+  end
+  function value()
+    ws()
+    local c = s:sub(pos, pos)
+    if c == "{" then
+      return list("}", function()
+        if not str() then return false end
+        ws()
+        if s:sub(pos, pos) ~= ":" then return false end
+        pos = pos + 1
+        return value()
+      end)
+    elseif c == "[" then
+      return list("]", value)
+    elseif c == '"' then
+      return str()
+    end
+    for _, word in ipairs({ "true", "false", "null" }) do
+      if s:sub(pos, pos + #word - 1) == word then pos = pos + #word; return true end
+    end
+    local a, b = s:find("^%-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+    if not a then return false end
+    pos = b + 1
+    return true
+  end
+  local ok = value()
+  ws()
+  return ok and pos == #s + 1
+end
+
+local function cells(line)
+  local out = {}
+  for c in line:gmatch("|([^|]*)") do out[#out + 1] = c:match("^%s*(.-)%s*$") end
+  out[#out] = nil -- after the closing bar
+  return out
+end
+
+describe("bench/vs_pytorch.lua", function()
+  it("prints a report with synlua's numbers in every row and writes valid JSON", function()
+    local json_path = os.tmpname()
+    local status, out, err = run("--quick --no-torch --skip-large --windows 64 --startup-runs 1 --infer-calls 5 "
+      .. "--json " .. q(json_path))
+    assert.are.equal(0, status, err)
+    assert.truthy(out:match("^## synlua [%d%.]+ vs PyTorch %(not run%): training the paper's models on CPU\n"))
+    assert.truthy(out:match("\n%d%d%d%d%-%d%d%-%d%d %d%d:%d%d UTC; [^\n]+, %d+ logical CPUs; load average "
+      .. "[%d%.]+ [%d%.]+ [%d%.]+ at start, [%d%.]+ [%d%.]+ [%d%.]+ at end"))
+    assert.truthy(out:find("64 training windows at L = 7", 1, true))
+    assert.truthy(out:find("1 epoch, no early stopping; median of 1 run per cell", 1, true))
+
+    -- the training table: 3 models x 2 methods x 2 thread counts
+    local rows, seen = 0, {}
+    local training = out:match("\n(| model | method | L | T |.-)\n\n")
+    assert.truthy(training, out)
+    for line in training:gmatch("[^\n]+") do
+      local c = cells(line)
+      if c[1] ~= "model" and not c[1]:match("^%-") then
+        rows = rows + 1
+        assert.are.equal(14, #c, line)
+        assert.are.equal("7", c[3])
+        seen[c[1] .. " " .. c[2] .. " " .. c[4]] = true
+        for i = 5, 7 do                       -- synlua s/epoch, steps/s, MB
+          local v = tonumber(c[i])
+          assert.is_true(v ~= nil and v > 0, line)
+        end
+        for i = 8, 14 do assert.are.equal("-", c[i], line) end   -- no PyTorch
+      end
+    end
+    assert.are.equal(12, rows)
+    for _, m in ipairs({ "rnn", "lstm", "patchtst" }) do
+      for _, method in ipairs({ "none", "prune" }) do
+        for _, t in ipairs({ "1", "2" }) do assert.is_true(seen[m .. " " .. method .. " " .. t]) end
+      end
+    end
+
+    -- inference: a latency per model and thread count
+    local infer = out:match("\n| model | L | T | synlua us |.-\n\n")
+    assert.truthy(infer, out)
+    local n = 0
+    for model, us in infer:gmatch("\n| (%a+) | 7 | %d | ([^|]-) |") do
+      n = n + 1
+      assert.is_true(tonumber(us) > 0, model)
+    end
+    assert.are.equal(6, n)
+    assert.truthy(out:match("`synlua %-e ''`: [%d%.e%+]+ ms; `python3 %-c 'import torch'`: %- ms"))
+    -- pruning overhead: one row per model and thread count, a share in [0, 100]
+    local prune = out:match("\n| model | L | T | prune events |.-\n\n")
+    assert.truthy(prune, out)
+    n = 0
+    for pct in prune:gmatch("\n| %a+ | 7 | %d | %d+ | [^|]- | ([%d%.]+) |") do
+      n = n + 1
+      assert.is_true(tonumber(pct) >= 0 and tonumber(pct) <= 100)
+    end
+    assert.are.equal(6, n)
+    assert.truthy(out:find("### Targets (issue 8)", 1, true))
+    assert.is_nil(out:find("### Failures", 1, true))
+
+    local js = slurp(json_path)
+    os.remove(json_path)
+    assert.truthy(js)
+    assert.is_true(valid_json(js), js)
+    local _, count = js:gsub('"seconds_per_epoch":[%d%.e%-]+', "")
+    assert.are.equal(12, count)                 -- 6 cells x 2 thread counts, synlua only
+    assert.truthy(js:find('"pytorch":{}', 1, true))
+  end)
+
+  it("rejects a bad flag with a usage error", function()
+    local status, out, err = run("--models rnn,gru")
+    assert.are.equal(2, status)
+    assert.are.equal("", out)
+    assert.truthy(err:find("unknown value 'gru'", 1, true), err)
+    status, _, err = run("--rounds 0")
+    assert.are.equal(2, status)
+    assert.truthy(err:find("--rounds expects a positive integer", 1, true), err)
+  end)
+end)
