@@ -246,6 +246,7 @@ local FLAGS = {
   { "--epochs", "N", "epochs per training job", "epochs" },
   { "--large-rows", "N", "rows of the generated series of the large job", "large_rows" },
   { "--large-epochs", "N", "epochs of the large job", "large_epochs" },
+  { "--large-rounds", "N", "runs of the large job per side and thread count (default: --rounds)", "large_rounds" },
   { "--skip-large", nil, "no large job", "skip_large" },
   { "--windows", "N", "train on the first N windows only (tests of this script)", "windows" },
   { "--startup-runs", "N", "start-ups timed per side", "startup_runs" },
@@ -284,7 +285,8 @@ local function list_of(allowed)
 end
 
 local PARSE = {
-  rounds = posint, epochs = posint, large_rows = posint, large_epochs = posint, windows = posint,
+  rounds = posint, epochs = posint, large_rows = posint, large_epochs = posint, large_rounds = posint,
+  windows = posint,
   startup_runs = posint, infer_calls = posint,
   models = list_of(MODELS), methods = list_of(METHODS), lengths = list_of(nil), threads = list_of(nil),
 }
@@ -309,6 +311,7 @@ local function parse(argv)
          startup_runs = 10, infer_calls = 500 }
   d.models, d.methods, d.threads = MODELS, METHODS, { 1, 2 }
   for k, v in pairs(d) do if o[k] == nil then o[k] = v end end
+  o.large_rounds = o.large_rounds or o.rounds
   if o.large_rows < 1000 then study.usage_error("--large-rows must be at least 1000, got %d", o.large_rows) end
   return o
 end
@@ -394,7 +397,7 @@ local function large_file(path, rows, L)
   return write_windows(path, d.train.X, d.train.y), d.train.X:size(3)
 end
 
-local torch_ok = not o.no_torch and io.open(PYTHON) ~= nil
+local torch_ok = not o.no_torch and slurp(PYTHON) ~= nil
   and os.execute(PYTHON .. " -c 'import torch' >/dev/null 2>&1") == true
 local TORCH_THREADS = {}
 if torch_ok then
@@ -480,16 +483,27 @@ local started = sy._now()
 local date, load_start = os.date("!%Y-%m-%d %H:%M UTC"), loadavg()
 local cpu_model, cores = machine()
 
+-- Stops with a message (no traceback) after removing the temporary files.
+local function guarded(f, ...)
+  local ok, a, b = pcall(f, ...)
+  if ok then return a, b end
+  cleanup()
+  io.stderr:write(("%s: %s\n"):format(SCRIPT, study.message(a)))
+  os.exit(1)
+end
+
 -- The data, once per length.
 local DATA = data_dir()
 local files, windows_of, features = {}, {}, nil
-local source = study.data_source({ data = DATA })
-for _, L in ipairs(o.lengths) do
-  local d = source:windows("sp500", "paper", L)
-  files[L] = ("%s/aapl_L%d.safetensors"):format(TMP, L)
-  windows_of[L] = write_windows(files[L], d.train.X, d.train.y)
-  features = d.train.X:size(3)
-end
+guarded(function()
+  local source = study.data_source({ data = DATA })
+  for _, L in ipairs(o.lengths) do
+    local d = source:windows("sp500", "paper", L)
+    files[L] = ("%s/aapl_L%d.safetensors"):format(TMP, L)
+    windows_of[L] = write_windows(files[L], d.train.X, d.train.y)
+    features = d.train.X:size(3)
+  end
+end)
 
 -- Process start-up, alternating.
 local startup = { synlua = {}, pytorch = {} }
@@ -509,7 +523,8 @@ for round = 1, o.rounds do
   for _, model in ipairs(o.models) do
     for _, method in ipairs(o.methods) do
       for _, L in ipairs(o.lengths) do
-        io.stderr:write(("vs_pytorch: round %d/%d  %s %s L=%d\n"):format(round, o.rounds, model, method, L))
+        io.stderr:write(("vs_pytorch: [%4.0f s] round %d/%d  %s %s L=%d\n"):format(sy._now() - started, round,
+          o.rounds, model, method, L))
         run_cell(round, key_of(model, method, L), files[L], model, method, o.epochs, false)
       end
     end
@@ -520,10 +535,10 @@ local LARGE_KEY, LARGE_L = "lstm|prune|large", 60
 local large_windows, large_features
 if not o.skip_large then
   local path = TMP .. "/large.safetensors"
-  large_windows, large_features = large_file(path, o.large_rows, LARGE_L)
-  for round = 1, o.rounds do
-    io.stderr:write(("vs_pytorch: round %d/%d  large LSTM prune L=60, %d windows\n"):format(round, o.rounds,
-      large_windows))
+  large_windows, large_features = guarded(large_file, path, o.large_rows, LARGE_L)
+  for round = 1, o.large_rounds do
+    io.stderr:write(("vs_pytorch: [%4.0f s] round %d/%d  large LSTM prune L=60, %d windows\n"):format(
+      sy._now() - started, round, o.large_rounds, large_windows))
     run_cell(round, LARGE_KEY, path, "lstm", "prune", o.large_epochs, true)
   end
 end
@@ -683,8 +698,9 @@ end
 local large
 if not o.skip_large then
   emit()
-  emit(("### Large job: LSTM + prune, L = 60, %d generated rows (%d features, %d training windows), %d epoch%s")
-    :format(o.large_rows, large_features, large_windows, o.large_epochs, o.large_epochs == 1 and "" or "s"))
+  emit(("### Large job: LSTM + prune, L = 60, %d generated rows (%d features, %d training windows), %d epoch%s, "
+    .. "median of %d run%s"):format(o.large_rows, large_features, large_windows, o.large_epochs,
+    o.large_epochs == 1 and "" or "s", o.large_rounds, o.large_rounds == 1 and "" or "s"))
   emit()
   emit("| model | method | L | T | synlua s/epoch | synlua steps/s | synlua MB | PyTorch s/epoch | PyTorch steps/s "
     .. "| PyTorch MB | best PT s/epoch (T) | PT/sy | best PT/sy | RSS PT/sy |")
@@ -802,7 +818,7 @@ local report = {
   data = DATA, cells = cells_json, inference = infer_json, pruning = prune_json,
   startup = { synlua_seconds = su, pytorch_seconds = pu, runs = o.startup_runs },
   large = large and { rows = o.large_rows, windows = large_windows, features = large_features,
-                      epochs = o.large_epochs, synlua = by_threads(large.synlua),
+                      epochs = o.large_epochs, rounds = o.large_rounds, synlua = by_threads(large.synlua),
                       pytorch = by_threads(large.pytorch) } or nil,
   targets = verdicts, failures = failures, seconds = sy._now() - started,
 }
