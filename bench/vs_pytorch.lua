@@ -630,11 +630,12 @@ emit("prune = the paper protocol's pruning arm: the reference preset of the mode
   .. "compat mechanics; PatchTST's warm-up of 5 epochs means no prune event in 5 epochs) and its dropout "
   .. "(0.3 for PatchTST). PyTorch runs with OMP_NUM_THREADS = T, OPENBLAS_NUM_THREADS=1.")
 emit("PT/sy = PyTorch time / synlua time at the same T; best PT/sy = PyTorch at its faster thread count / "
-  .. "synlua; RSS = peak resident set (VmHWM) of the job's process.")
+  .. "synlua; PT/sy CPU = the same ratio of process CPU time (all threads; less disturbed by other load); "
+  .. "RSS = peak resident set (VmHWM) of the job's process.")
 emit()
 emit("| model | method | L | T | synlua s/epoch | synlua steps/s | synlua MB | PyTorch s/epoch | PyTorch steps/s "
-  .. "| PyTorch MB | best PT s/epoch (T) | PT/sy | best PT/sy | RSS PT/sy |")
-emit("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  .. "| PyTorch MB | best PT s/epoch (T) | PT/sy | best PT/sy | PT/sy CPU | RSS PT/sy |")
+emit("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 -- {[t] = v} with the thread counts as JSON keys ("1", "2")
 local function by_threads(m)
@@ -648,13 +649,13 @@ local function cell_rows(model, method, L, key, label)
   if not s then return end
   for _, t in ipairs(o.threads) do
     local a, b = s.synlua[t] or {}, s.pytorch[t] or {}
-    emit(("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(model, method,
+    emit(("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(model, method,
       label or tostring(L), t, num(a.seconds_per_epoch), num(a.steps_per_second, "%.1f"),
       num(a.peak_rss_mb, "%.1f"), num(b.seconds_per_epoch), num(b.steps_per_second, "%.1f"),
       num(b.peak_rss_mb, "%.1f"),
       s.best_pytorch and ("%s (%d)"):format(num(s.best_pytorch), s.best_pytorch_threads) or "-",
       ratio(b.seconds_per_epoch, a.seconds_per_epoch), ratio(s.best_pytorch, a.seconds_per_epoch),
-      ratio(b.peak_rss_mb, a.peak_rss_mb)))
+      ratio(b.cpu_seconds_per_epoch, a.cpu_seconds_per_epoch), ratio(b.peak_rss_mb, a.peak_rss_mb)))
     local name = ("%s %s L=%s, %d thread%s"):format(model, method, label or tostring(L), t, t == 1 and "" or "s")
     if a.seconds_per_epoch and (t == 1 and b.seconds_per_epoch or t ~= 1 and s.best_pytorch) then
       local got = (t == 1 and b.seconds_per_epoch or s.best_pytorch) / a.seconds_per_epoch
@@ -703,8 +704,8 @@ if not o.skip_large then
     o.large_epochs == 1 and "" or "s", o.large_rounds, o.large_rounds == 1 and "" or "s"))
   emit()
   emit("| model | method | L | T | synlua s/epoch | synlua steps/s | synlua MB | PyTorch s/epoch | PyTorch steps/s "
-    .. "| PyTorch MB | best PT s/epoch (T) | PT/sy | best PT/sy | RSS PT/sy |")
-  emit("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    .. "| PyTorch MB | best PT s/epoch (T) | PT/sy | best PT/sy | PT/sy CPU | RSS PT/sy |")
+  emit("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   large = cell_rows("lstm", "prune", LARGE_L, LARGE_KEY, "60 (large)")
   emit()
   local s1 = large and large.synlua[1]

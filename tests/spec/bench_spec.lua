@@ -127,14 +127,14 @@ describe("bench/vs_pytorch.lua", function()
       local c = cells(line)
       if c[1] ~= "model" and not c[1]:match("^%-") then
         rows = rows + 1
-        assert.are.equal(14, #c, line)
+        assert.are.equal(15, #c, line)
         assert.are.equal("7", c[3])
         seen[c[1] .. " " .. c[2] .. " " .. c[4]] = true
         for i = 5, 7 do                       -- synlua s/epoch, steps/s, MB
           local v = tonumber(c[i])
           assert.is_true(v ~= nil and v > 0, line)
         end
-        for i = 8, 14 do assert.are.equal("-", c[i], line) end   -- no PyTorch
+        for i = 8, 15 do assert.are.equal("-", c[i], line) end   -- no PyTorch
       end
     end
     assert.are.equal(12, rows)
