@@ -73,7 +73,11 @@ local function json_string(s)
   end) .. '"'
 end
 
--- Objects with sorted keys; a table with [1] is an array.
+-- Objects with sorted keys; a table with [1], or marked by array(), is an
+-- array (so an empty list is [] and not {}).
+local ARRAY = {}
+local function array(t) return setmetatable(t, ARRAY) end
+
 local function json(v)
   local t = type(v)
   if t == "number" then return study.finite(v) and study.exact(v) or "null" end
@@ -81,7 +85,7 @@ local function json(v)
   if t == "boolean" then return tostring(v) end
   if t ~= "table" then return "null" end
   local parts = {}
-  if v[1] ~= nil then
+  if v[1] ~= nil or getmetatable(v) == ARRAY then
     for i, x in ipairs(v) do parts[i] = json(x) end
     return "[" .. table.concat(parts, ",") .. "]"
   end
@@ -815,13 +819,13 @@ io.write(text)
 local report = {
   date = date, machine = { cpu = cpu_model, logical_cpus = cores }, synlua = sy.version, pytorch = torch_version,
   load_average = { start = load_start, ["end"] = load_end }, rounds = o.rounds, epochs = o.epochs,
-  batch = BATCH, lr = LR, lengths = o.lengths, threads = o.threads, pytorch_threads = TORCH_THREADS,
-  data = DATA, cells = cells_json, inference = infer_json, pruning = prune_json,
+  batch = BATCH, lr = LR, lengths = o.lengths, threads = o.threads, pytorch_threads = array(TORCH_THREADS),
+  data = DATA, cells = array(cells_json), inference = array(infer_json), pruning = array(prune_json),
   startup = { synlua_seconds = su, pytorch_seconds = pu, runs = o.startup_runs },
   large = large and { rows = o.large_rows, windows = large_windows, features = large_features,
                       epochs = o.large_epochs, rounds = o.large_rounds, synlua = by_threads(large.synlua),
                       pytorch = by_threads(large.pytorch) } or nil,
-  targets = verdicts, failures = failures, seconds = sy._now() - started,
+  targets = array(verdicts), failures = array(failures), seconds = sy._now() - started,
 }
 local json_path = o.json or (o.out and o.out .. "/vs_pytorch.json")
 if o.out then
