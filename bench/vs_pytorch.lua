@@ -575,11 +575,7 @@ local function summary(key)
         end
         s[side][t] = {
           runs = #list, seconds_per_epoch = field(list, "seconds_per_epoch"),
-          cpu_seconds_per_epoch = median((function()
-            local xs = {}
-            for i, x in ipairs(list) do xs[i] = x.cpu_seconds / x.epochs end
-            return xs
-          end)()),
+          cpu_seconds_per_epoch = field(list, "cpu_seconds") and field(list, "cpu_seconds") / list[1].epochs,
           steps_per_second = field(list, "steps_per_second"), peak_rss_mb = field(list, "peak_rss_mb"),
           infer_seconds = field(list, "infer_seconds"), prune_pct = median(pct),
           prune_events = field(list, "prune_events"), sparsity = field(list, "sparsity"),
@@ -614,6 +610,8 @@ local function ratio(a, b) return a and b and ("%.2fx"):format(a / b) or "-" end
 local function ms(x) return x and ("%.3g"):format(x * 1e3) or "-" end
 
 local verdicts, cells_json = {}, {}
+local windows_list = {}
+for i, L in ipairs(o.lengths) do windows_list[i] = tostring(windows_of[L]) end
 local function verdict(ok, text) verdicts[#verdicts + 1] = ("- %s: %s"):format(text, ok and "met" or "NOT met") end
 
 emit(("## synlua %s vs PyTorch %s: training the paper's models on CPU"):format(sy.version,
@@ -624,14 +622,10 @@ emit(("%s; %s, %d logical CPUs; load average %s at start, %s at end; %.0f s in a
 emit(("Data: AAPL_data.csv (paper protocol features: %s per step; %s training windows at L = %s), "
   .. "batch %d, Adam lr %g, shuffled, %d epoch%s, no early stopping; median of %d run%s per cell, "
   .. "each its own process, the sides alternating.")
-  :format(features or "?", table.concat((function()
-    local t = {}
-    for i, L in ipairs(o.lengths) do t[i] = tostring(windows_of[L]) end
-    return t
-  end)(), "/"), table.concat(o.lengths, "/"), BATCH, LR, o.epochs, o.epochs == 1 and "" or "s", o.rounds,
+  :format(features or "?", table.concat(windows_list, "/"), table.concat(o.lengths, "/"), BATCH, LR, o.epochs, o.epochs == 1 and "" or "s", o.rounds,
   o.rounds == 1 and "" or "s"))
 emit("prune = the paper protocol's pruning arm: the reference preset of the model (schedule, cadence, "
-  .. "compat mechanics; PatchTST's warm-up of 5 epochs means no prune event in 5 epochs) and its dropout "
+  .. "compat mechanics; PatchTST's preset first prunes in epoch 5, counted from 0, so never within 5 epochs) and its dropout "
   .. "(0.3 for PatchTST). PyTorch runs with OMP_NUM_THREADS = T, OPENBLAS_NUM_THREADS=1.")
 emit("PT/sy = PyTorch time / synlua time at the same T; best PT/sy = PyTorch at its faster thread count / "
   .. "synlua; PT/sy CPU = the same ratio of process CPU time (all threads; less disturbed by other load); "
