@@ -116,6 +116,8 @@ static const luaL_Reg methods[] = {
     {"detach", m_detach},
     {NULL, NULL}};
 
+/* These borrow no tensor, and no_grad/enable_grad run the caller's code:
+** registered plainly (sylua.h), so a <close> inside that code frees at once. */
 static const luaL_Reg funcs[] = {
     {"no_grad", l_no_grad},
     {"enable_grad", l_enable_grad},
@@ -125,5 +127,5 @@ static const luaL_Reg funcs[] = {
 
 void sylua_open_autograd(lua_State *L) {
     sylua_register(L, methods, SYLUA_METHOD);
-    sylua_register(L, funcs, SYLUA_FUNCTION);
+    luaL_setfuncs(L, funcs, 0);
 }

@@ -317,5 +317,5 @@ void sylua_open_data(lua_State *L) {
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
-    luaL_setfuncs(L, funcs, 0);
+    sylua_setfuncs(L, funcs);
 }

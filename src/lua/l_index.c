@@ -27,7 +27,7 @@ static const sy_tensor **check_tensor_list(lua_State *L, int arg, int *n) {
         ts[i - 1] = sylua_totensor(L, -1);
         if (!ts[i - 1])
             luaL_argerror(L, arg, lua_pushfstring(L, "element %d is a %s, expected a tensor",
-                                                  (int)i, luaL_typename(L, -1)));
+                                                  (int)i, sylua_typename(L, -1)));
         lua_pop(L, 1);   /* the table keeps it alive */
     }
     *n = (int)len;

@@ -178,17 +178,17 @@ void sylua_open_math(lua_State *L) {
     sylua_register(L, both_funcs, SYLUA_FUNCTION | SYLUA_METHOD);
     sylua_register(L, inplace_funcs, SYLUA_METHOD);
     luaL_getmetatable(L, SYLUA_TENSOR_MT);
-    lua_pushcfunction(L, lm_add);
+    sylua_pushbinding(L, lm_add);
     lua_setfield(L, -2, "__add");
-    lua_pushcfunction(L, lm_sub);
+    sylua_pushbinding(L, lm_sub);
     lua_setfield(L, -2, "__sub");
-    lua_pushcfunction(L, lm_mul);
+    sylua_pushbinding(L, lm_mul);
     lua_setfield(L, -2, "__mul");
-    lua_pushcfunction(L, lm_div);
+    sylua_pushbinding(L, lm_div);
     lua_setfield(L, -2, "__div");
-    lua_pushcfunction(L, lm_pow);
+    sylua_pushbinding(L, lm_pow);
     lua_setfield(L, -2, "__pow");
-    lua_pushcfunction(L, lm_unm);
+    sylua_pushbinding(L, lm_unm);
     lua_setfield(L, -2, "__unm");
     lua_pop(L, 1);
 }

@@ -68,7 +68,7 @@ static sy_tensor *field_tensor(lua_State *L, int idx, const char *key, const cha
         t = sylua_totensor(L, -1);
         if (!t)
             optim_error(L, "%s: state[%d].%s is not a (live) tensor (got %s)", fn, (int)i, key,
-                        luaL_typename(L, -1));
+                        sylua_typename(L, -1));
     }
     lua_pop(L, 1);
     return t;
@@ -101,7 +101,7 @@ static sy_tensor *array_tensor(lua_State *L, int idx, lua_Integer i, const char 
     t = sylua_totensor(L, -1);
     if (!t)
         optim_error(L, "%s: %s[%d] is not a (live) tensor (got %s)", fn, what, (int)i,
-                    luaL_typename(L, -1));
+                    sylua_typename(L, -1));
     lua_pop(L, 1);
     return t;
 }
@@ -287,6 +287,6 @@ static const luaL_Reg funcs[] = {
 
 void sylua_open_optim(lua_State *L) {
     lua_newtable(L);
-    luaL_setfuncs(L, funcs, 0);
+    sylua_setfuncs(L, funcs);
     lua_setfield(L, -2, "_optim");
 }

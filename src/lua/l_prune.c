@@ -35,7 +35,7 @@ static sy_tensor **read_tensors(lua_State *L, int arg, const char *what, int64_t
         out[i] = sylua_totensor(L, -1);
         if (!out[i])
             luaL_error(L, "prune: %s[%d] is not a (live) tensor (got %s)", what, (int)i + 1,
-                       luaL_typename(L, -1));
+                       sylua_typename(L, -1));
         lua_pop(L, 1);
     }
     return out;
@@ -113,6 +113,6 @@ static const luaL_Reg funcs[] = {
 
 void sylua_open_prune(lua_State *L) {
     lua_newtable(L);
-    luaL_setfuncs(L, funcs, 0);
+    sylua_setfuncs(L, funcs);
     lua_setfield(L, -2, "_prune");
 }

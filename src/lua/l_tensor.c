@@ -17,6 +17,11 @@ sy_tensor *sylua_totensor(lua_State *L, int idx) {
     return b ? b->t : NULL;
 }
 
+const char *sylua_typename(lua_State *L, int idx) {
+    sylua_box *b = luaL_testudata(L, idx, SYLUA_TENSOR_MT);
+    return b && !b->t ? "closed tensor" : luaL_typename(L, idx);
+}
+
 sy_tensor *sylua_checktensor(lua_State *L, int idx) {
     sylua_box *b = luaL_testudata(L, idx, SYLUA_TENSOR_MT);
     if (!b) {
@@ -30,6 +35,7 @@ sy_tensor *sylua_checktensor(lua_State *L, int idx) {
 sy_tensor **sylua_newbox(lua_State *L) {
     sylua_box *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->t = NULL;
+    b->kept = NULL;
     luaL_setmetatable(L, SYLUA_TENSOR_MT);
     return &b->t;
 }
@@ -70,6 +76,112 @@ void sylua_account(lua_State *L, int idx) {
 static int tensor_gc(lua_State *L) {
     sylua_box *b = luaL_checkudata(L, 1, SYLUA_TENSOR_MT);
     sy_tensor_release(b->t);
+    sy_tensor_release(b->kept);
+    b->t = b->kept = NULL;
+    return 0;
+}
+
+/* ---------------------------------------------------------- binding calls */
+
+/* A binding borrows tensor pointers from its arguments (and from tables it
+** reads), and Lua code can run before it is done with them: a finalizer in a
+** GC step that one of its allocations triggers, or a metamethod of a table it
+** reads. If that code closes one of those tensors (__close, a <close>
+** variable) and the close freed it at once, the binding would go on with a
+** dangling pointer. So every binding runs through dispatch(), which counts
+** the calls in progress in the state, and tensor_close frees at once only
+** when none is; otherwise the box is marked closed and keeps its reference
+** for __gc (the box is an argument of the call or in a table it reads, so it
+** outlives the call). Closing never frees in the middle of a call, and in
+** the common case (no call in progress) it still frees promptly.
+**
+** The count can only be too high: an error longjmps past the decrement.
+** tensor_close repairs it on the main thread, where every call in progress is
+** a dispatch frame on that thread's stack (a suspended coroutine cannot be
+** inside a binding: bindings never yield). In a coroutine the threads that
+** resumed it cannot be seen, so a non-zero count is trusted and the release
+** left to the collector.
+**
+** Not chosen: pinning each borrowed tensor (a retain per argument and a
+** release on return, which an error skips: a leak), and scanning the stack on
+** every close (quadratic through lua_getstack, and blind to tensors borrowed
+** from tables). The wrapper costs an upvalue read and two increments. */
+typedef struct sylua_calls {
+    int active;
+} sylua_calls;
+
+typedef struct sylua_binding {
+    sylua_calls *calls;
+    lua_CFunction f;
+} sylua_binding;
+
+static int dispatch(lua_State *L) {
+    sylua_binding *b = lua_touserdata(L, lua_upvalueindex(1));
+    int n;
+    b->calls->active++;
+    n = b->f(L);
+    b->calls->active--;
+    return n;
+}
+
+static const char calls_key = 0;
+
+/* The state's counter, made on first use and kept in the registry (so the
+** raw pointers in the bindings stay valid until lua_close). */
+static sylua_calls *state_calls(lua_State *L) {
+    sylua_calls *c;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &calls_key) == LUA_TUSERDATA) {
+        c = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return c;
+    }
+    lua_pop(L, 1);
+    c = lua_newuserdatauv(L, sizeof *c, 0);
+    c->active = 0;
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &calls_key);
+    return c;
+}
+
+void sylua_pushbinding(lua_State *L, lua_CFunction f) {
+    sylua_binding *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->calls = state_calls(L);
+    b->f = f;
+    lua_pushcclosure(L, dispatch, 1);
+}
+
+void sylua_setfuncs(lua_State *L, const luaL_Reg *funcs) {
+    for (; funcs->name; funcs++) {
+        sylua_pushbinding(L, funcs->func);
+        lua_setfield(L, -2, funcs->name);
+    }
+}
+
+/* Binding calls whose frames are on L's stack, or -1 when the stack is too
+** deep to walk (lua_getstack walks from the top, so this is quadratic). */
+static int calls_on_stack(lua_State *L) {
+    lua_Debug ar;
+    int level, n = 0;
+    for (level = 0; lua_getstack(L, level, &ar); level++) {
+        if (level == 1000) return -1;
+        lua_getinfo(L, "f", &ar);
+        if (lua_tocfunction(L, -1) == dispatch) n++;
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+static int tensor_close(lua_State *L) {
+    sylua_box *b = luaL_checkudata(L, 1, SYLUA_TENSOR_MT);
+    sylua_calls *c;
+    if (!b->t) return 0;   /* closing twice does nothing */
+    c = state_calls(L);
+    if (c->active > 0 && lua_pushthread(L)) {
+        int n = calls_on_stack(L);
+        if (n >= 0) c->active = n;
+    }
+    lua_settop(L, 1);
+    if (c->active > 0) b->kept = b->t;
+    else sy_tensor_release(b->t);
     b->t = NULL;
     return 0;
 }
@@ -161,14 +273,16 @@ void sylua_register(lua_State *L, const luaL_Reg *funcs, int where) {
     luaL_getmetatable(L, SYLUA_TENSOR_MT);
     lua_getfield(L, -1, "methods");
     for (; funcs->name; funcs++) {
+        sylua_pushbinding(L, funcs->func);
         if (where & SYLUA_FUNCTION) {
-            lua_pushcfunction(L, funcs->func);
-            lua_setfield(L, -4, funcs->name);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -5, funcs->name);
         }
         if (where & SYLUA_METHOD) {
-            lua_pushcfunction(L, funcs->func);
-            lua_setfield(L, -2, funcs->name);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, funcs->name);
         }
+        lua_pop(L, 1);
     }
     lua_pop(L, 2);
 }
@@ -920,6 +1034,11 @@ static int tensor_tostring(lua_State *L) {
 
 /* ---------------------------------------------------------- registration */
 
+static const luaL_Reg metamethods[] = {
+    {"__index", tensor_index},       {"__newindex", tensor_newindex},
+    {"__len", tensor_len},           {"__tostring", tensor_tostring},
+    {NULL, NULL}};
+
 static const luaL_Reg module_funcs[] = {
     {"tensor", l_tensor},         {"zeros", l_zeros},           {"ones", l_ones},
     {"empty", l_empty},           {"full", l_full},             {"zeros_like", l_zeros_like},
@@ -962,17 +1081,10 @@ void sylua_open_tensor(lua_State *L) {
     luaL_newmetatable(L, SYLUA_TENSOR_MT);
     lua_newtable(L);
     lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, tensor_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, tensor_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, tensor_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, tensor_tostring);
-    lua_setfield(L, -2, "__tostring");
+    sylua_setfuncs(L, metamethods);
     lua_pushcfunction(L, tensor_gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, tensor_gc);
+    lua_pushcfunction(L, tensor_close);
     lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
     sylua_register(L, module_funcs, SYLUA_FUNCTION);

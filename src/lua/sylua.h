@@ -22,13 +22,16 @@
 #define SYLUA_TENSOR_MT "synlua.Tensor"
 
 typedef struct sylua_box {
-    sy_tensor *t;
+    sy_tensor *t;      /* NULL once closed */
+    sy_tensor *kept;   /* a closed tensor a binding call may still use; released by __gc */
 } sylua_box;
 
 /* The tensor at idx; raises "bad argument #idx (tensor expected, got X)". */
 sy_tensor *sylua_checktensor(lua_State *L, int idx);
 /* The tensor at idx, or NULL if the value is not a (live) tensor. */
 sy_tensor *sylua_totensor(lua_State *L, int idx);
+/* luaL_typename, but "closed tensor" for a closed box (for messages). */
+const char *sylua_typename(lua_State *L, int idx);
 /* Pushes an empty box; fill it with the core call's result. */
 sy_tensor **sylua_newbox(lua_State *L);
 /* Pushes t, taking over the caller's reference. */
@@ -53,7 +56,17 @@ sy_dtype sylua_optdtype(lua_State *L, int arg, sy_dtype def);
 ** which keeps it alive; the pointer is borrowed either way. */
 sy_tensor *sylua_checkoperand(lua_State *L, int idx, const sy_tensor *other);
 
-/* Registers funcs as module functions (sy.name) and/or tensor methods. */
+/* Every C function that borrows tensors must be registered through one of
+** these: they wrap it so the state knows a binding call is in progress, and
+** closing a tensor during one defers the release (see tensor_close in
+** l_tensor.c). Functions that only run Lua code (sy.no_grad) are registered
+** plainly, or closing inside them would always be deferred. */
+/* Pushes f wrapped. */
+void sylua_pushbinding(lua_State *L, lua_CFunction f);
+/* luaL_setfuncs(L, funcs, 0) with each function wrapped. */
+void sylua_setfuncs(lua_State *L, const luaL_Reg *funcs);
+/* Registers funcs as module functions (sy.name) and/or tensor methods (one
+** wrapped function in both places). */
 #define SYLUA_FUNCTION 1
 #define SYLUA_METHOD 2
 void sylua_register(lua_State *L, const luaL_Reg *funcs, int where);
