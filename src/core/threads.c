@@ -1,12 +1,18 @@
 /*
 ** threads.c -- the thread knob and synlua's pool (see threads.h).
 **
-** Worker i runs task i of each region it is woken for. Waking is a
-** per-worker generation counter: the caller publishes the region, bumps the
-** counters of the workers it needs and runs task 0; each worker spins on its
-** counter for a while after its last task (regions come in bursts: a
-** training step runs several, microseconds apart), then sleeps on a
-** condition variable. The caller spins until every woken worker is done.
+** Tasks are claimed, not assigned: a region publishes one atomic word (its
+** generation, task count and next unclaimed task); the caller runs task 0
+** and then claims tasks like any worker, so a region never waits for a
+** worker that has not been scheduled yet -- on a loaded machine (more
+** runnable threads than cores) the caller simply runs the rest itself,
+** and only a task already started elsewhere is waited for. Results do not
+** depend on which thread runs a task: a task's work is fixed by its number.
+**
+** Waking is a per-worker generation counter: the caller bumps the counters
+** of the workers it wants; each worker spins on its counter for a while
+** after its last task (regions come in bursts: a training step runs
+** several, microseconds apart), then sleeps on a condition variable.
 */
 #include <cblas.h>
 #include <pthread.h>
@@ -27,11 +33,12 @@ static struct {
     atomic_int sleeping;                 /* workers waiting on `wake` */
     atomic_uint go[MAX_WORKERS];         /* bumped to start worker i on a region */
     unsigned go_at_start[MAX_WORKERS];   /* go[i] when worker i was created */
-    atomic_int pending;                  /* woken workers not yet done */
-    /* the region, written before the counters are bumped */
+    /* the region: fn and ctx are written before `claim` is published and
+    ** stay until every task of it is done */
     sy_task_fn fn;
     void *ctx;
-    int n_tasks;
+    _Atomic uint64_t claim;   /* generation << 32 | n_tasks << 16 | next unclaimed task */
+    atomic_int done;          /* claimed tasks finished */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static int num_threads = 1;
@@ -49,8 +56,26 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Runs unclaimed tasks of the current region until none is left. A claim
+** succeeds only while the region it read is still current, and a region
+** cannot end while one of its tasks is claimed and unfinished, so fn and
+** ctx read after a claim are that region's. */
+static void run_claimed(void) {
+    uint64_t w = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    for (;;) {
+        const unsigned next = (unsigned)(w & 0xffff), n = (unsigned)(w >> 16 & 0xffff);
+        if (next >= n) return;
+        if (atomic_compare_exchange_weak_explicit(&pool.claim, &w, w + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            pool.fn(pool.ctx, (int)next, (int)n);
+            atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+            w = atomic_load_explicit(&pool.claim, memory_order_acquire);
+        }
+    }
+}
+
 static void *worker_main(void *arg) {
-    const int id = (int)(intptr_t)arg;   /* runs task id + 1 */
+    const int id = (int)(intptr_t)arg;
     unsigned seen = pool.go_at_start[id];   /* go[id] may be bumped before this thread runs */
     in_task = 1;   /* a region started from a task runs inline */
     for (;;) {
@@ -70,8 +95,7 @@ static void *worker_main(void *arg) {
             }
         }
         seen = atomic_load_explicit(&pool.go[id], memory_order_acquire);
-        pool.fn(pool.ctx, id + 1, pool.n_tasks);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+        run_claimed();
     }
     return NULL;
 }
@@ -100,7 +124,8 @@ static void after_fork_child(void) {
     pthread_cond_init(&pool.wake, NULL);
     pool.n_workers = 0;
     atomic_store(&pool.sleeping, 0);
-    atomic_store(&pool.pending, 0);
+    atomic_store(&pool.claim, 0);
+    atomic_store(&pool.done, 0);
 }
 
 void sy_set_num_threads(int n) {
@@ -120,6 +145,7 @@ int sy_parallel_width(void) {
 }
 
 void sy_parallel_run(sy_task_fn fn, void *ctx, int n_tasks) {
+    static uint32_t generation;
     const int width = sy_parallel_width();
     int i, spins = 0;
     if (n_tasks > width) n_tasks = width;
@@ -132,8 +158,10 @@ void sy_parallel_run(sy_task_fn fn, void *ctx, int n_tasks) {
     }
     pool.fn = fn;
     pool.ctx = ctx;
-    pool.n_tasks = n_tasks;
-    atomic_store_explicit(&pool.pending, n_tasks - 1, memory_order_relaxed);
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    /* task 0 is the caller's */
+    atomic_store_explicit(&pool.claim, (uint64_t)++generation << 32 | (uint64_t)n_tasks << 16 | 1,
+                          memory_order_release);
     for (i = 0; i < n_tasks - 1; i++) atomic_fetch_add(&pool.go[i], 1);
     if (atomic_load(&pool.sleeping) > 0) {
         pthread_mutex_lock(&pool.lock);
@@ -142,8 +170,9 @@ void sy_parallel_run(sy_task_fn fn, void *ctx, int n_tasks) {
     }
     in_task = 1;
     fn(ctx, 0, n_tasks);
+    run_claimed();
     in_task = 0;
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
+    while (atomic_load_explicit(&pool.done, memory_order_acquire) < n_tasks - 1) {
         cpu_relax();
         if (++spins % 1024 == 0) sched_yield();   /* a worker may have lost its core */
     }

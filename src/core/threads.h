@@ -7,11 +7,14 @@
 ** products across the pool themselves (sy_gemm_*, src/ops/gemm.h), so two
 ** pools never spin on the same cores.
 **
-** A parallel region runs task k = 0 .. n-1 of a function on n threads (the
-** caller runs task 0) and returns when all are done. Tasks split their work
-** by task number alone (sy_split), never by timing, so every output element
-** is computed by one task in a fixed order and results are the same on every
-** run. Tasks must not allocate through the core (the allocator is not
+** A parallel region runs task k = 0 .. n-1 of a function on up to n threads
+** (the caller runs task 0, then, like the workers, any task not yet claimed,
+** so a worker the system has not scheduled holds nothing up) and returns
+** when all are done. Tasks split their work by task number alone
+** (sy_split), never by timing or thread, so every output element is
+** computed by one task in a fixed order and results are the same on every
+** run. Tasks must not wait for one another: two may run one after the other
+** on one thread. Tasks must not allocate through the core (the allocator is not
 ** thread-safe) or fail: workspace is made before the region. A region
 ** started from inside a task runs its tasks one after another on the
 ** calling thread.
