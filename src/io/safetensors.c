@@ -7,10 +7,20 @@
 ** tensor, so a hostile length or shape cannot make it allocate more than the
 ** file holds. Like the reference implementation it requires the tensors to
 ** tile the data buffer exactly: no overlaps, no holes, no trailing bytes.
+**
+** The checksum (safetensors.h) is computed over each tensor's bytes as they
+** are read or written, in file order. XXH64 runs at memory speed (6-9 GB/s
+** here), a few percent of a load, whose cost is the read and the first touch
+** of the new memory; hashing the whole tensor after one read measured faster
+** than reading and hashing 1 MB chunks, which took more system calls. The
+** writer puts a placeholder of the same length in the header and writes the
+** digits over it after the data, before the fsync and the rename.
 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +59,138 @@ static char *dup_str(const char *s) {
     char *p = malloc(n);
     if (p) memcpy(p, s, n);
     return p;
+}
+
+/* ================================================================ XXH64 */
+
+/* XXH64 as its specification gives it (seed 0): four lanes over 32-byte
+** stripes, then the tail and a final avalanche. Chosen over a CRC because it
+** is a standard with tools to check it (xxhsum) and runs several times
+** faster than a table-driven CRC in portable C. */
+#define XXH_P1 0x9E3779B185EBCA87ULL
+#define XXH_P2 0xC2B2AE3D27D4EB4FULL
+#define XXH_P3 0x165667B19E3779F9ULL
+#define XXH_P4 0x85EBCA77C2B2AE63ULL
+#define XXH_P5 0x27D4EB2F165667C5ULL
+
+static uint64_t rotl64(uint64_t x, int r) { return x << r | x >> (64 - r); }
+
+static uint64_t xxh_round(uint64_t acc, uint64_t input) {
+    return rotl64(acc + input * XXH_P2, 31) * XXH_P1;
+}
+
+static uint64_t xxh_merge(uint64_t acc, uint64_t lane) {
+    return (acc ^ xxh_round(0, lane)) * XXH_P1 + XXH_P4;
+}
+
+/* Little-endian loads (the host is little-endian, checked above). */
+static uint64_t load64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static uint32_t load32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+void sy_xxh64_init(sy_xxh64 *h) {
+    h->v[0] = XXH_P1 + XXH_P2;
+    h->v[1] = XXH_P2;
+    h->v[2] = 0;
+    h->v[3] = 0 - XXH_P1;
+    h->buflen = 0;
+    h->total = 0;
+}
+
+void sy_xxh64_update(sy_xxh64 *h, const void *data, size_t n) {
+    const unsigned char *p = data, *end = p + n;
+    uint64_t v0, v1, v2, v3;
+    if (n == 0) return;
+    h->total += n;
+    if (h->buflen) {
+        size_t take = 32 - h->buflen < n ? 32 - h->buflen : n;
+        memcpy(h->buf + h->buflen, p, take);
+        h->buflen += take;
+        p += take;
+        if (h->buflen < 32) return;
+        h->v[0] = xxh_round(h->v[0], load64(h->buf));
+        h->v[1] = xxh_round(h->v[1], load64(h->buf + 8));
+        h->v[2] = xxh_round(h->v[2], load64(h->buf + 16));
+        h->v[3] = xxh_round(h->v[3], load64(h->buf + 24));
+        h->buflen = 0;
+    }
+    v0 = h->v[0];
+    v1 = h->v[1];
+    v2 = h->v[2];
+    v3 = h->v[3];
+    for (; end - p >= 32; p += 32) {
+        v0 = xxh_round(v0, load64(p));
+        v1 = xxh_round(v1, load64(p + 8));
+        v2 = xxh_round(v2, load64(p + 16));
+        v3 = xxh_round(v3, load64(p + 24));
+    }
+    h->v[0] = v0;
+    h->v[1] = v1;
+    h->v[2] = v2;
+    h->v[3] = v3;
+    if (p < end) {
+        memcpy(h->buf, p, (size_t)(end - p));
+        h->buflen = (size_t)(end - p);
+    }
+}
+
+uint64_t sy_xxh64_digest(const sy_xxh64 *h) {
+    const unsigned char *p = h->buf, *end = h->buf + h->buflen;
+    uint64_t acc;
+    if (h->total >= 32) {
+        acc = rotl64(h->v[0], 1) + rotl64(h->v[1], 7) + rotl64(h->v[2], 12) + rotl64(h->v[3], 18);
+        acc = xxh_merge(acc, h->v[0]);
+        acc = xxh_merge(acc, h->v[1]);
+        acc = xxh_merge(acc, h->v[2]);
+        acc = xxh_merge(acc, h->v[3]);
+    } else {
+        acc = XXH_P5;
+    }
+    acc += h->total;
+    for (; end - p >= 8; p += 8) acc = rotl64(acc ^ xxh_round(0, load64(p)), 27) * XXH_P1 + XXH_P4;
+    if (end - p >= 4) {
+        acc = rotl64(acc ^ (uint64_t)load32(p) * XXH_P1, 23) * XXH_P2 + XXH_P3;
+        p += 4;
+    }
+    for (; p < end; p++) acc = rotl64(acc ^ *p * XXH_P5, 11) * XXH_P1;
+    acc ^= acc >> 33;
+    acc *= XXH_P2;
+    acc ^= acc >> 29;
+    acc *= XXH_P3;
+    acc ^= acc >> 32;
+    return acc;
+}
+
+/* "xxh64:" and 16 hex digits: the stored form of a checksum. */
+#define ST_SUM_PREFIX "xxh64:"
+#define ST_SUM_LEN 22
+
+static void format_sum(char out[ST_SUM_LEN + 1], uint64_t sum) {
+    snprintf(out, ST_SUM_LEN + 1, ST_SUM_PREFIX "%016llx", (unsigned long long)sum);
+}
+
+/* 1 and the value when s is a stored checksum, else 0. */
+static int parse_sum(const char *s, uint64_t *out) {
+    uint64_t v = 0;
+    int i;
+    if (strlen(s) != ST_SUM_LEN || strncmp(s, ST_SUM_PREFIX, 6) != 0) return 0;
+    for (i = 6; i < ST_SUM_LEN; i++) {
+        int c = s[i], d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return 1;
 }
 
 void sy_safetensors_free(sy_st_file *f) {
@@ -93,6 +235,8 @@ typedef struct reader {
     int n;
     meta *meta;
     int nmeta;
+    int has_sum;                  /* the header holds a checksum: sum */
+    uint64_t sum;
 } reader;
 
 static sy_status bad_file(const reader *r, const char *fmt, ...)
@@ -151,10 +295,19 @@ static sy_status parse_metadata(reader *r, const sy_json *v) {
                             sy_json_type_name(val->type));
         if (has_nul(key) || has_nul(val))
             return bad_file(r, "metadata '%s' contains a NUL character", key->str);
-        r->meta[i].key = key->str;
-        r->meta[i].value = val->str;
+        if (strcmp(key->str, SY_SAFETENSORS_CHECKSUM_KEY) == 0) {
+            if (r->has_sum) return bad_file(r, "metadata key '%s' appears twice", key->str);
+            if (!parse_sum(val->str, &r->sum))
+                return bad_file(r, "metadata '%s' is \"%.40s\", expected \"" ST_SUM_PREFIX
+                                   "\" and 16 lowercase hex digits",
+                                key->str, val->str);
+            r->has_sum = 1;
+            continue;
+        }
+        r->meta[r->nmeta].key = key->str;
+        r->meta[r->nmeta].value = val->str;
+        r->nmeta++;
     }
-    r->nmeta = (int)v->n;
     return SY_OK;
 }
 
@@ -338,31 +491,47 @@ static sy_status read_exact(reader *r, void *buf, size_t n, const char *what) {
 }
 
 /* Reads the tensors' bytes in file order into f, whose slots follow the
-** name order of r->entries. */
+** name order of r->entries, and checks them against the checksum. The
+** tensors tile the data buffer (check_layout), so in file order they hash
+** exactly the bytes the writer hashed. */
 static sy_status read_tensors(reader *r, const entry *const *by_offset, sy_st_file *f) {
     char what[256];
+    sy_xxh64 hash;
     int k;
     sy_status st;
+    sy_xxh64_init(&hash);
     for (k = 0; k < r->n; k++) {
         const entry *e = by_offset[k];
         int slot = (int)(e - r->entries);
-        sy_tensor *t;
+        void *data;
         if ((st = sy_tensor_empty(&f->tensors[slot], e->dtype, e->ndim, e->size))) {
             char why[512];
             snprintf(why, sizeof why, "%s", sy_error_message());
             return sy_error(st, "safetensors: '%s': tensor '%s': %s", r->path, e->name, why);
         }
-        t = f->tensors[slot];
         snprintf(what, sizeof what, "the data of tensor '%s'", e->name);
-        if ((st = read_exact(r, sy_tensor_data(t), (size_t)e->nbytes, what))) return st;
-        if (e->dtype == SY_BOOL) {
-            const unsigned char *p = sy_tensor_data(t);
-            int64_t i;
-            for (i = 0; i < e->nbytes; i++)
-                if (p[i] > 1)
-                    return bad_file(r, "tensor '%s': BOOL element %lld is %u, expected 0 or 1", e->name,
-                                    (long long)i, p[i]);
-        }
+        data = sy_tensor_data(f->tensors[slot]);
+        if ((st = read_exact(r, data, (size_t)e->nbytes, what))) return st;
+        sy_xxh64_update(&hash, data, (size_t)e->nbytes);
+    }
+    /* A damaged file is reported as such before any value in it is judged. */
+    if (r->has_sum && sy_xxh64_digest(&hash) != r->sum) {
+        char stored[ST_SUM_LEN + 1], computed[ST_SUM_LEN + 1];
+        format_sum(stored, r->sum);
+        format_sum(computed, sy_xxh64_digest(&hash));
+        return bad_file(r, "the data does not match its checksum (stored %s, computed %s): "
+                           "the file is truncated or corrupted",
+                        stored, computed);
+    }
+    for (k = 0; k < r->n; k++) {
+        const entry *e = &r->entries[k];
+        const unsigned char *p = sy_tensor_data(f->tensors[k]);
+        int64_t i;
+        if (e->dtype != SY_BOOL) continue;
+        for (i = 0; i < e->nbytes; i++)
+            if (p[i] > 1)
+                return bad_file(r, "tensor '%s': BOOL element %lld is %u, expected 0 or 1", e->name,
+                                (long long)i, p[i]);
     }
     return SY_OK;
 }
@@ -475,16 +644,21 @@ static int cmp_wentry(const void *a, const void *b) {
     return strcmp(((const wentry *)a)->name, ((const wentry *)b)->name);
 }
 
+/* The checksum's value in the header until the data has been hashed. */
+static const char sum_placeholder[ST_SUM_LEN + 1] = ST_SUM_PREFIX "0000000000000000";
+
 /* Checks the arguments and returns the tensors sorted by name in *sorted and
-** the metadata sorted by key in *msorted (each to be freed). */
-static sy_status check_args(wentry **sorted, meta **msorted, int n, const char *const *names,
-                            const sy_tensor *const *tensors, int nmeta, const char *const *keys,
-                            const char *const *values) {
+** the metadata sorted by key in *msorted (each to be freed), *mcount entries:
+** the caller's, less any checksum, and the checksum placeholder. */
+static sy_status check_args(wentry **sorted, meta **msorted, int *mcount, int n,
+                            const char *const *names, const sy_tensor *const *tensors, int nmeta,
+                            const char *const *keys, const char *const *values) {
     wentry *w;
     meta *m;
-    int i;
+    int i, nm = 0;
     *sorted = NULL;
     *msorted = NULL;
+    *mcount = 0;
     if (n < 0 || nmeta < 0 || (n > 0 && (!names || !tensors)) || (nmeta > 0 && (!keys || !values)))
         return sy_error(SY_ERR_ARG, "safetensors: write: invalid tensor or metadata arrays");
     for (i = 0; i < n; i++) {
@@ -508,7 +682,7 @@ static sy_status check_args(wentry **sorted, meta **msorted, int n, const char *
             return sy_error(SY_ERR_ARG, "safetensors: write: metadata entry %d is not valid UTF-8", i + 1);
     }
     w = calloc_n((size_t)n, sizeof *w);
-    m = calloc_n((size_t)nmeta, sizeof *m);
+    m = calloc_n((size_t)nmeta + 1, sizeof *m);
     if (!w || !m) {
         free(w);
         free(m);
@@ -519,24 +693,32 @@ static sy_status check_args(wentry **sorted, meta **msorted, int n, const char *
         w[i].t = tensors[i];
     }
     for (i = 0; i < nmeta; i++) {
-        m[i].key = keys[i];
-        m[i].value = values[i];
+        if (strcmp(keys[i], SY_SAFETENSORS_CHECKSUM_KEY) == 0) continue;   /* replaced */
+        m[nm].key = keys[i];
+        m[nm].value = values[i];
+        nm++;
     }
+    m[nm].key = SY_SAFETENSORS_CHECKSUM_KEY;
+    m[nm].value = sum_placeholder;
+    nm++;
     qsort(w, (size_t)n, sizeof *w, cmp_wentry);
-    qsort(m, (size_t)nmeta, sizeof *m, cmp_meta_key);
+    qsort(m, (size_t)nm, sizeof *m, cmp_meta_key);
     *sorted = w;
     *msorted = m;
+    *mcount = nm;
     for (i = 1; i < n; i++)
         if (strcmp(w[i - 1].name, w[i].name) == 0)
             return sy_error(SY_ERR_ARG, "safetensors: write: tensor name '%s' is given twice", w[i].name);
-    for (i = 1; i < nmeta; i++)
+    for (i = 1; i < nm; i++)
         if (strcmp(m[i - 1].key, m[i].key) == 0)
             return sy_error(SY_ERR_ARG, "safetensors: write: metadata key '%s' is given twice", m[i].key);
     return SY_OK;
 }
 
-/* The JSON header, padded with spaces to a multiple of 8 bytes. */
-static sy_status build_header(sy_strbuf *b, int n, const wentry *w, int nmeta, const meta *m) {
+/* The JSON header, padded with spaces to a multiple of 8 bytes; *sum_at gets
+** the offset in it of the checksum placeholder's digits. */
+static sy_status build_header(sy_strbuf *b, size_t *sum_at, int n, const wentry *w, int nmeta,
+                              const meta *m) {
     char num[64];
     int64_t offset = 0;
     int i, d;
@@ -547,6 +729,7 @@ static sy_status build_header(sy_strbuf *b, int n, const wentry *w, int nmeta, c
             if (i) sy_strbuf_puts(b, ",");
             sy_json_append_string(b, m[i].key, strlen(m[i].key));
             sy_strbuf_puts(b, ":");
+            if (m[i].value == sum_placeholder) *sum_at = b->len + 1 + strlen(ST_SUM_PREFIX);
             sy_json_append_string(b, m[i].value, strlen(m[i].value));
         }
         sy_strbuf_puts(b, n ? "}," : "}");
@@ -577,14 +760,19 @@ static sy_status build_header(sy_strbuf *b, int n, const wentry *w, int nmeta, c
     return SY_OK;
 }
 
-/* Writes everything to the open temporary file; errno explains an SY_ERR_IO. */
-static sy_status write_contents(FILE *fp, const sy_strbuf *header, int n, const wentry *w) {
+/* Writes everything to the open temporary file, the checksum over its
+** placeholder last; errno explains an SY_ERR_IO. */
+static sy_status write_contents(FILE *fp, const sy_strbuf *header, size_t sum_at, int n,
+                                const wentry *w) {
     unsigned char prefix[8];
     uint64_t hlen = header->len;
+    char sum[ST_SUM_LEN + 1];
+    sy_xxh64 hash;
     int i;
     for (i = 0; i < 8; i++) prefix[i] = (unsigned char)(hlen >> (8 * i));
     if (fwrite(prefix, 1, 8, fp) != 8 || fwrite(header->data, 1, header->len, fp) != header->len)
         return SY_ERR_IO;
+    sy_xxh64_init(&hash);
     for (i = 0; i < n; i++) {
         sy_tensor *c = NULL;
         size_t nbytes = (size_t)(sy_tensor_numel(w[i].t) * sy_dtype_size(w[i].t->dtype));
@@ -592,32 +780,89 @@ static sy_status write_contents(FILE *fp, const sy_strbuf *header, int n, const 
         sy_status st;
         if (nbytes == 0) continue;
         if ((st = sy_tensor_contiguous(&c, w[i].t))) return st;
+        sy_xxh64_update(&hash, sy_tensor_data(c), nbytes);
         written = fwrite(sy_tensor_data(c), 1, nbytes, fp);
         sy_tensor_release(c);
         if (written != nbytes) return SY_ERR_IO;
     }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) return SY_ERR_IO;
+    format_sum(sum, sy_xxh64_digest(&hash));
+    if (fflush(fp) != 0 || fseek(fp, (long)(8 + sum_at), SEEK_SET) != 0 ||
+        fwrite(sum + strlen(ST_SUM_PREFIX), 1, 16, fp) != 16 || fflush(fp) != 0 ||
+        fsync(fileno(fp)) != 0)
+        return SY_ERR_IO;
     return SY_OK;
+}
+
+/* The directory part of path (malloc'ed; NULL when out of memory). */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash) return dup_str(".");
+    if (slash == path) return dup_str("/");
+    if ((dir = malloc((size_t)(slash - path) + 1))) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    }
+    return dir;
 }
 
 /* After the rename, the directory entry itself must reach the disk for the
 ** new file to survive a crash. Best effort: the data is already in place. */
-static void sync_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir;
+static void sync_dir(const char *dir) {
     int fd;
-    if (!slash) dir = dup_str(".");
-    else if (slash == path) dir = dup_str("/");
-    else if ((dir = malloc((size_t)(slash - path) + 1))) {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-    if (!dir) return;
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
         fsync(fd);
         close(fd);
     }
-    free(dir);
+}
+
+/* 1 when no process pid can write any more: none exists, or it is a zombie
+** (killed, not yet reaped by its parent; Linux's /proc tells). */
+static int process_gone(long pid) {
+    char buf[512];
+    const char *end;
+    FILE *f;
+    size_t n;
+    if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
+    snprintf(buf, sizeof buf, "/proc/%ld/stat", pid);
+    if (!(f = fopen(buf, "r"))) return 0;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (command) state ...": the command may hold ')' itself */
+    if (!(end = strrchr(buf, ')'))) return 0;
+    return end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X');
+}
+
+/* A writer killed mid-write (kill -9, a crash) leaves its "<path>.tmp.<pid>"
+** behind: a partial copy as big as the checkpoint, which nothing reads. After
+** a successful write to path, those of processes that no longer exist are
+** removed, so repeated kills do not fill the disk. A pid that runs keeps its
+** file (a live writer, or a reused pid: then the file stays). Pids are
+** this host's: on a directory shared between hosts, another host's live
+** writer could lose its temporary file, and its save then fails at the
+** rename, leaving path whole. Best effort, like sync_dir. */
+static void remove_stale_temps(const char *dir, const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base), dlen = strlen(dir);
+    struct dirent *e;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    while ((e = readdir(d))) {
+        const char *p = e->d_name;
+        char *victim;
+        long pid = 0;
+        if (strncmp(p, base, blen) != 0 || strncmp(p + blen, ".tmp.", 5) != 0) continue;
+        for (p += blen + 5; *p >= '0' && *p <= '9' && pid < 100000000; p++) pid = pid * 10 + (*p - '0');
+        if (*p || p == e->d_name + blen + 5 || pid <= 0 || pid >= 100000000) continue;
+        if ((pid_t)pid == getpid() || !process_gone(pid)) continue;
+        if (!(victim = malloc(dlen + strlen(e->d_name) + 2))) break;
+        snprintf(victim, dlen + strlen(e->d_name) + 2, "%s/%s", dir, e->d_name);
+        unlink(victim);
+        free(victim);
+    }
+    closedir(d);
 }
 
 sy_status sy_safetensors_write(const char *path, int n, const char *const *names,
@@ -626,13 +871,14 @@ sy_status sy_safetensors_write(const char *path, int n, const char *const *names
     wentry *w = NULL;
     meta *m = NULL;
     sy_strbuf header = {0};
-    char *tmp = NULL;
+    size_t sum_at = 0;
+    char *tmp = NULL, *dir;
     FILE *fp = NULL;
-    int fd, err;
+    int fd, err, nm;
     sy_status st;
 
-    if ((st = check_args(&w, &m, n, names, tensors, nmeta, keys, values))) goto done;
-    if ((st = build_header(&header, n, w, nmeta, m))) goto done;
+    if ((st = check_args(&w, &m, &nm, n, names, tensors, nmeta, keys, values))) goto done;
+    if ((st = build_header(&header, &sum_at, n, w, nm, m))) goto done;
     if (!(tmp = malloc(strlen(path) + 32))) {
         st = sy_error(SY_ERR_OOM, "safetensors: write: out of memory");
         goto done;
@@ -652,7 +898,7 @@ sy_status sy_safetensors_write(const char *path, int n, const char *const *names
         st = sy_error(SY_ERR_IO, "safetensors: cannot write '%s': %s", path, strerror(err));
         goto done;
     }
-    st = write_contents(fp, &header, n, w);
+    st = write_contents(fp, &header, sum_at, n, w);
     err = errno;
     if (fclose(fp) != 0 && st == SY_OK) {
         err = errno;
@@ -669,7 +915,11 @@ sy_status sy_safetensors_write(const char *path, int n, const char *const *names
     }
     free(tmp);
     tmp = NULL;
-    sync_dir(path);
+    if ((dir = dir_of(path))) {
+        sync_dir(dir);
+        remove_stale_temps(dir, path);
+        free(dir);
+    }
 
 done:
     if (tmp) {

@@ -3,6 +3,12 @@
 **
 **   sy.save(path, {name = tensor, ...} [, {key = "value", ...}])
 **   local tensors, metadata = sy.load(path)
+**
+** The save is atomic (a temporary file renamed over path) and stores a
+** checksum of the data that the load verifies, so a file cut short or
+** damaged is an error naming it, never tensors with wrong values. The
+** checksum's metadata key ("synlua.checksum") is the format's: load leaves it
+** out and save replaces a given one (src/io/safetensors.h).
 */
 #include <string.h>
 

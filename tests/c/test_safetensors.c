@@ -3,7 +3,8 @@
 ** every dtype, the exact bytes of a small file, determinism, atomic writes,
 ** leniency towards valid files from other writers, and a corpus of malformed
 ** files that must each fail with SY_ERR_FORMAT and a message that names the
-** file and the problem.
+** file and the problem; the XXH64 checksum against reference digests, and
+** damaged data caught by it.
 */
 #include <dirent.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -170,10 +172,12 @@ static void test_no_tensors(void) {
     sy_st_file *f = NULL;
     size_t n = 0;
     unsigned char *bytes;
+    static const char empty[] = "{\"__metadata__\":{\"synlua.checksum\":\"xxh64:ef46db3751d8e999\"}}   ";
     CHECK_OK(sy_safetensors_write(path, 0, NULL, NULL, 0, NULL, NULL));
     bytes = read_bytes(path, &n);
-    /* "{}" padded to 8 bytes */
-    CHECK(n == 16 && bytes && bytes[0] == 8 && memcmp(bytes + 8, "{}      ", 8) == 0);
+    /* only the checksum of no bytes, padded to 8 bytes */
+    CHECK(sizeof empty - 1 == 64);
+    CHECK(n == 72 && bytes && bytes[0] == 64 && memcmp(bytes + 8, empty, 64) == 0);
     free(bytes);
     CHECK_OK(sy_safetensors_read(&f, path));
     CHECK(f && f->n == 0 && f->nmeta == 0);
@@ -235,13 +239,15 @@ static void test_non_contiguous(void) {
 /* --------------------------------------------------- exact bytes, determinism */
 
 static void test_exact_bytes(void) {
-    /* Written by hand from the format description: metadata first, tensors by
-    ** name, compact JSON, 157 header bytes padded with 3 spaces to 160. */
+    /* Written by hand from the format description: metadata first (sorted,
+    ** with the checksum: XXH64 of the 11 data bytes, from the xxHash library),
+    ** tensors by name, compact JSON, 200 header bytes (no padding needed). */
     static const char header[] =
-        "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"a\\\"b\\\\c\\n\"},"
+        "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"a\\\"b\\\\c\\n\","
+        "\"synlua.checksum\":\"xxh64:c2542523f3fb842f\"},"
         "\"a\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]},"
-        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[3,11]}}   ";
-    static const unsigned char prefix[8] = {0xA0, 0, 0, 0, 0, 0, 0, 0};
+        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[3,11]}}";
+    static const unsigned char prefix[8] = {0xC8, 0, 0, 0, 0, 0, 0, 0};
     static const unsigned char data[11] = {1, 2, 3, 0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0x40};
     const uint8_t u8[3] = {1, 2, 3};
     const float f32[2] = {1.0f, 2.0f};
@@ -253,17 +259,17 @@ static void test_exact_bytes(void) {
     const char *path = path_in("exact.safetensors");
     unsigned char *got;
     size_t n = 0;
-    CHECK(sizeof header - 1 == 160);
+    CHECK(sizeof header - 1 == 200);
     ts[0] = b;
     ts[1] = a;
     CHECK_OK(sy_safetensors_write(path, 2, names, ts, 2, keys, values));
     got = read_bytes(path, &n);
-    CHECK(got && n == 8 + 160 + 11);
-    if (got && n == 8 + 160 + 11) {
+    CHECK(got && n == 8 + 200 + 11);
+    if (got && n == 8 + 200 + 11) {
         CHECK(memcmp(got, prefix, 8) == 0);
-        CHECK(memcmp(got + 8, header, 160) == 0);
-        CHECK(memcmp(got + 168, data, 11) == 0);
-        if (memcmp(got + 8, header, 160) != 0) fprintf(stderr, "header was: %.160s\n", (const char *)got + 8);
+        CHECK(memcmp(got + 8, header, 200) == 0);
+        CHECK(memcmp(got + 208, data, 11) == 0);
+        if (memcmp(got + 8, header, 200) != 0) fprintf(stderr, "header was: %.200s\n", (const char *)got + 8);
     }
     free(got);
     sy_tensor_release(a);
@@ -615,6 +621,222 @@ static void test_read_out_of_memory(void) {
     CHECK(sy_mem_in_use() == before);
 }
 
+/* ------------------------------------------------------------- checksum */
+
+/* The bytes i*7 % 251 for i < n: a pattern without short periods. */
+static unsigned char *pattern(size_t n) {
+    unsigned char *p = malloc(n ? n : 1);
+    size_t i;
+    for (i = 0; i < n; i++) p[i] = (unsigned char)(i * 7 % 251);
+    return p;
+}
+
+/* Digests from the xxHash library (libxxhash XXH64, seed 0). */
+static void test_xxh64(void) {
+    static const struct {
+        size_t n;
+        uint64_t want;
+    } cases[] = {{0, 0xef46db3751d8e999ULL}, {1000003, 0x96ab1f2d959335aaULL}};
+    unsigned char bytes256[256], *big;
+    sy_xxh64 h;
+    size_t i, off, step;
+    for (i = 0; i < 256; i++) bytes256[i] = (unsigned char)i;
+    sy_xxh64_init(&h);
+    sy_xxh64_update(&h, "a", 1);
+    CHECK(sy_xxh64_digest(&h) == 0xd24ec4f1a98c6e5bULL);
+    sy_xxh64_init(&h);
+    sy_xxh64_update(&h, "abc", 3);
+    CHECK(sy_xxh64_digest(&h) == 0x44bc2cf5ad770999ULL);
+    sy_xxh64_init(&h);
+    sy_xxh64_update(&h, "synlua", 6);
+    CHECK(sy_xxh64_digest(&h) == 0x452f2617ca7b4135ULL);
+    sy_xxh64_init(&h);
+    sy_xxh64_update(&h, bytes256, 100);   /* stripes and every kind of tail */
+    CHECK(sy_xxh64_digest(&h) == 0x6ac1e58032166597ULL);
+    sy_xxh64_init(&h);
+    sy_xxh64_update(&h, bytes256, 256);
+    CHECK(sy_xxh64_digest(&h) == 0x1facbe8406cd904bULL);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        big = pattern(cases[i].n);
+        /* in one piece, and in uneven pieces that split stripes */
+        for (step = 0; step < 3; step++) {
+            size_t piece = step == 0 ? cases[i].n + 1 : step == 1 ? 13 : 4097;
+            sy_xxh64_init(&h);
+            for (off = 0; off < cases[i].n; off += piece)
+                sy_xxh64_update(&h, big + off, cases[i].n - off < piece ? cases[i].n - off : piece);
+            CHECK(sy_xxh64_digest(&h) == cases[i].want);
+        }
+        free(big);
+    }
+}
+
+/* The stored checksum of a file: the digits after "xxh64:". */
+static uint64_t stored_sum(const char *path) {
+    size_t n = 0;
+    unsigned char *bytes = read_bytes(path, &n);
+    const char *at;
+    uint64_t v = 0;
+    CHECK(bytes != NULL);
+    if (!bytes) return 0;
+    bytes[n] = '\0';
+    at = strstr((const char *)bytes + 8, "\"synlua.checksum\":\"xxh64:");
+    CHECK(at != NULL);
+    if (at) v = strtoull(at + strlen("\"synlua.checksum\":\"xxh64:"), NULL, 16);
+    free(bytes);
+    return v;
+}
+
+/* Flips one bit of the byte at offset `at` from the end of the file. */
+static void flip_from_end(const char *path, size_t at) {
+    size_t n = 0;
+    unsigned char *bytes = read_bytes(path, &n);
+    CHECK(bytes && n > at);
+    if (!bytes || n <= at) return;
+    bytes[n - 1 - at] ^= 0x10;
+    write_bytes(path, bytes, n);
+    free(bytes);
+}
+
+static void test_checksum(void) {
+    const int64_t s_big[1] = {3000001}, s4[1] = {4};
+    const uint8_t flags[4] = {1, 0, 1, 1};
+    unsigned char *big = pattern(3000001);
+    sy_tensor *t = tensor_of(SY_U8, 1, s_big, big), *b = tensor_of(SY_BOOL, 1, s4, flags);
+    const char *names[2] = {"pattern", "z_flags"};
+    const sy_tensor *ts[2];
+    const char *keys[3] = {"epoch", SY_SAFETENSORS_CHECKSUM_KEY, "note"};
+    const char *values[3] = {"7", "xxh64:0123456789abcdef", "kept as it is"};
+    const char *path = path_in("sum.safetensors");
+    sy_st_file *f = NULL;
+    ts[0] = t;
+    ts[1] = b;
+
+    /* One tensor: the stored digest is the library's for its bytes; the
+    ** caller's checksum entry is replaced. */
+    CHECK_OK(sy_safetensors_write(path, 1, names, ts, 3, keys, values));
+    CHECK(stored_sum(path) == 0x79bab532d7f0798bULL);
+    CHECK_OK(sy_safetensors_read(&f, path));
+    if (f) {
+        /* the user's metadata as given, the checksum not among it */
+        CHECK(f->nmeta == 2 && strcmp(f->keys[0], "epoch") == 0 && strcmp(f->values[0], "7") == 0 &&
+              strcmp(f->keys[1], "note") == 0 && strcmp(f->values[1], "kept as it is") == 0);
+        CHECK(f->n == 1 && memcmp(sy_tensor_data(f->tensors[0]), big, 3000001) == 0);
+    }
+    sy_safetensors_free(f);
+    f = NULL;
+
+    /* a flipped bit anywhere in the data: in the first, a middle and the last byte */
+    flip_from_end(path, 0);
+    EXPECT_FORMAT(path, "the data does not match its checksum (stored xxh64:79bab532d7f0798b, computed xxh64:");
+    EXPECT_FORMAT(path, "the file is truncated or corrupted");
+    CHECK_OK(sy_safetensors_write(path, 1, names, ts, 0, NULL, NULL));
+    flip_from_end(path, 1500000);
+    EXPECT_FORMAT(path, "does not match its checksum");
+    CHECK_OK(sy_safetensors_write(path, 1, names, ts, 0, NULL, NULL));
+    flip_from_end(path, 3000000);
+    EXPECT_FORMAT(path, "does not match its checksum");
+
+    /* A damaged BOOL byte is reported as damage, not as a bad value. */
+    CHECK_OK(sy_safetensors_write(path, 2, names, ts, 0, NULL, NULL));
+    flip_from_end(path, 2);   /* flags[1]: 0 -> 16 */
+    EXPECT_FORMAT(path, "does not match its checksum");
+
+    /* Truncated: the header's offsets no longer fit (the checksum is not even reached). */
+    CHECK_OK(sy_safetensors_write(path, 1, names, ts, 0, NULL, NULL));
+    if (truncate(path, 8 + 64 + 3000000) == 0) EXPECT_FORMAT(path, "run past the end of the data buffer");
+
+    sy_tensor_release(t);
+    sy_tensor_release(b);
+    free(big);
+}
+
+/* A file from a writer that stores no checksum loads unchecked, damage and
+** all: there is nothing to check it against. */
+static void test_no_checksum_loads(void) {
+    static const char header[] =
+        "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    const float good[2] = {1.0f, 2.0f};
+    unsigned char data[8];
+    const char *path = path_in("foreign.safetensors");
+    sy_st_file *f = NULL;
+    memcpy(data, good, 8);
+    data[7] ^= 0x01;   /* 2.0f (0x40000000) -> 8.0f (0x41000000) */
+    make_file(path, header, data, 8);
+    CHECK_OK(sy_safetensors_read(&f, path));
+    if (f) {
+        const float *p = sy_tensor_data(f->tensors[0]);
+        CHECK(p[0] == 1.0f && p[1] == 8.0f);
+        CHECK(f->nmeta == 1 && strcmp(f->keys[0], "format") == 0);
+    }
+    sy_safetensors_free(f);
+}
+
+static void test_bad_checksum_entries(void) {
+    static const char *const bad[] = {
+        "\"crc32:0123abcd\"", "\"xxh64:0123456789abcde\"", "\"xxh64:0123456789abcdefa\"",
+        "\"xxh64:0123456789ABCDEF\"", "\"xxh64:0123456789abcdeg\"", "\"\""};
+    static const char zeros[8];
+    char header[256];
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(header, sizeof header,
+                 "{\"__metadata__\":{\"synlua.checksum\":%s},\"w\":{\"dtype\":\"F32\",\"shape\":[2],"
+                 "\"data_offsets\":[0,8]}}",
+                 bad[i]);
+        bad_header(header, zeros, 8, "metadata 'synlua.checksum' is", __LINE__);
+        bad_header(header, zeros, 8, "expected \"xxh64:\" and 16 lowercase hex digits", __LINE__);
+    }
+    bad_header("{\"__metadata__\":{\"synlua.checksum\":\"xxh64:ef46db3751d8e999\","
+               "\"synlua.checksum\":\"xxh64:ef46db3751d8e999\"}}",
+               zeros, 0, "metadata key 'synlua.checksum' appears twice", __LINE__);
+}
+
+static int exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Temporary files of writers that died (reaped or still zombies) are removed
+** by the next successful write to the same path; those of live processes and
+** other names stay. */
+static void test_stale_temps_removed(void) {
+    const char *path = path_in("ckpt.safetensors");
+    char dead[600], zombie[600], alive[600], other[600], odd[600];
+    siginfo_t info;
+    pid_t z;
+    const int64_t s2[1] = {2};
+    sy_tensor *t = tensor_of(SY_F32, 1, s2, NULL);
+    const char *name = "w";
+    const sy_tensor *ts[1];
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    CHECK(child > 0 && waitpid(child, NULL, 0) == child);   /* a pid that no longer runs */
+    z = fork();
+    if (z == 0) _exit(0);
+    /* exited, left unreaped: a zombie until the waitpid below */
+    CHECK(z > 0 && waitid(P_PID, (id_t)z, &info, WEXITED | WNOWAIT) == 0);
+    snprintf(dead, sizeof dead, "%s.tmp.%ld", path, (long)child);
+    snprintf(zombie, sizeof zombie, "%s.tmp.%ld", path, (long)z);
+    snprintf(alive, sizeof alive, "%s.tmp.%ld", path, (long)getppid());
+    snprintf(other, sizeof other, "%s.tmp.%ld", path_in("other.safetensors"), (long)child);
+    snprintf(odd, sizeof odd, "%s.tmp.12x", path);
+    write_bytes(dead, "partial", 7);
+    write_bytes(zombie, "partial", 7);
+    write_bytes(alive, "partial", 7);
+    write_bytes(other, "partial", 7);
+    write_bytes(odd, "partial", 7);
+    ts[0] = t;
+    CHECK_OK(sy_safetensors_write(path, 1, &name, ts, 0, NULL, NULL));
+    CHECK(!exists(dead));
+    CHECK(!exists(zombie));
+    CHECK(exists(alive) && exists(other) && exists(odd));
+    CHECK(waitpid(z, NULL, 0) == z);
+    unlink(alive);
+    unlink(other);
+    unlink(odd);
+    sy_tensor_release(t);
+}
+
 static void remove_dir(void) {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -644,6 +866,11 @@ int main(void) {
     test_malformed();
     test_io_errors();
     test_read_out_of_memory();
+    test_xxh64();
+    test_checksum();
+    test_no_checksum_loads();
+    test_bad_checksum_entries();
+    test_stale_temps_removed();
     printf("malformed files rejected: %d\n", malformed_cases);
     remove_dir();
     return check_summary("safetensors");

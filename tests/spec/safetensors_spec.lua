@@ -1,6 +1,7 @@
 -- sy.save and sy.load: safetensors round trips of every dtype, 0-d, empty
--- and non-contiguous tensors, metadata, deterministic bytes, and the errors a
--- script can cause (bad keys and values, unwritable paths, malformed files).
+-- and non-contiguous tensors, metadata, deterministic bytes, the data
+-- checksum, and the errors a script can cause (bad keys and values,
+-- unwritable paths, malformed and damaged files).
 local sy = require("synlua")
 
 local function errmsg(f, ...)
@@ -108,7 +109,7 @@ describe("sy.save / sy.load", function()
     local t = sy.load(path)
     assert.is_nil(t.big)
     assert.same({ 1 }, t.small:totable())
-    assert.is_true(#slurp(path) < 100)
+    assert.is_true(#slurp(path) < 200)
   end)
 
   it("accepts an empty table", function()
@@ -201,6 +202,37 @@ describe("sy.load errors", function()
     has(msg, "fully indexed")
     has(msg, path)
     has(msg, "safetensors")
+  end)
+
+  it("catches damaged data with the checksum, and keeps it out of the metadata", function()
+    local path = tmpname()
+    local w = sy.arange(0, 1000):float()
+    sy.save(path, { w = w, b = sy.ones(3) }, { epoch = "4", ["synlua.checksum"] = "ignored" })
+    local bytes = slurp(path)
+    local sum = bytes:match('"synlua%.checksum":"(xxh64:%x+)"')
+    assert.equals(22, #sum)
+    local t, m = sy.load(path)
+    assert.same({ epoch = "4" }, m)
+    assert.same(w:totable(), t.w:totable())
+    -- saving what was loaded gives the same file
+    local again = tmpname()
+    sy.save(again, t, m)
+    assert.equals(bytes, slurp(again))
+    -- one flipped bit in the last value of w
+    spit(path, bytes:sub(1, -2) .. string.char(bytes:byte(-1) ~ 1))
+    local msg = errmsg(sy.load, path)
+    has(msg, path)
+    has(msg, "the data does not match its checksum (stored " .. sum .. ", computed xxh64:")
+    has(msg, "truncated or corrupted")
+    -- the same damage in a file from a writer that stores no checksum loads
+    local hlen = string.unpack("<I8", bytes)
+    local header = bytes:sub(9, 8 + hlen):gsub('"synlua%.checksum":"xxh64:%x+"', '"note":"x"')
+    spit(path, string.pack("<I8", #header) .. header .. bytes:sub(9 + hlen, -2)
+      .. string.char(bytes:byte(-1) ~ 1))
+    t, m = sy.load(path)
+    assert.same({ epoch = "4", note = "x" }, m)
+    assert.are_not.equal(999, t.w[1000])
+    assert.equals(998, t.w[999])
   end)
 
   it("reads files from other writers: any order, extra fields, padding", function()
