@@ -23,8 +23,11 @@
 #include "threads.h"
 
 #define MAX_WORKERS 63
-/* how long an idle worker spins before it sleeps */
-#define SPIN_NS 200000
+/* How long an idle worker spins before it sleeps: enough for the gaps
+** between the regions of one layer's forward or backward, short because on
+** a loaded machine a spinning worker takes its time slice from the caller
+** (both threads share their session's CPU share). */
+#define SPIN_NS 50000
 
 static struct {
     pthread_mutex_t lock;
