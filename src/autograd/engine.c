@@ -133,6 +133,48 @@ sy_status sy_ag_accumulate(sy_tensor **dst, const sy_tensor *src) {
     return sy_binary_out(*dst, SY_OP_ADD, *dst, src);
 }
 
+/* Nothing else holds t or its storage: it may be kept or written in place. */
+static int exclusive(const sy_tensor *t) {
+    return t->refcount == 1 && t->storage->refcount == 1 && sy_tensor_is_contiguous(t);
+}
+
+/* A gradient src (the backward's own reference, consumed) into a node's
+** output slot. The first one is kept as it is, not copied: backward
+** functions only read their incoming gradients, so it may be shared (add
+** passes one tensor to both inputs). A second one is added in place when
+** the slot's tensor is nobody else's, else into a new tensor. */
+static sy_status accumulate_slot(sy_tensor **dst, sy_tensor *src) {
+    sy_tensor *sum = NULL;
+    sy_status st = SY_OK;
+    if (!*dst && sy_tensor_is_contiguous(src)) {
+        *dst = src;
+        return SY_OK;
+    }
+    if (!*dst) st = sy_tensor_clone(dst, src);
+    else if (exclusive(*dst)) st = sy_binary_out(*dst, SY_OP_ADD, *dst, src);
+    else if ((st = sy_binary(&sum, SY_OP_ADD, *dst, src)) == SY_OK) {
+        sy_tensor_release(*dst);
+        *dst = sum;
+    }
+    sy_tensor_release(src);
+    return st;
+}
+
+/* A gradient src (consumed) into a leaf's grad, which the user sees: taken
+** over when nothing else holds it (as PyTorch's AccumulateGrad steals),
+** else copied, so that no two leaves share a grad; later ones are added in
+** place. */
+static sy_status accumulate_leaf(sy_tensor **dst, sy_tensor *src) {
+    sy_status st = SY_OK;
+    if (!*dst && exclusive(src)) {
+        *dst = src;
+        return SY_OK;
+    }
+    st = sy_ag_accumulate(dst, src);
+    sy_tensor_release(src);
+    return st;
+}
+
 sy_status sy_ag_sum_to(sy_tensor **out, const sy_tensor *g, int ndim, const int64_t *size) {
     sy_tensor *cur = sy_tensor_retain((sy_tensor *)g), *next;
     int lead = g->ndim - ndim, d;
@@ -247,10 +289,11 @@ static sy_status run_node(sy_node *n, node_stack *ready, int retain_graph) {
             continue;
         }
         if (st == SY_OK && grad_in[i]) {
-            if (in->grad_fn) st = sy_ag_accumulate(&in->grad_fn->grad_accum[in->output_nr], grad_in[i]);
-            else st = sy_ag_accumulate(&in->grad, grad_in[i]);
+            if (in->grad_fn) st = accumulate_slot(&in->grad_fn->grad_accum[in->output_nr], grad_in[i]);
+            else st = accumulate_leaf(&in->grad, grad_in[i]);
+        } else {
+            sy_tensor_release(grad_in[i]);
         }
-        sy_tensor_release(grad_in[i]);
         if (in->grad_fn && --in->grad_fn->pending == 0 && st == SY_OK)
             st = stack_push(ready, in->grad_fn);
     }

@@ -46,6 +46,20 @@ describe("autograd gradients (float64 finite differences)", function()
     assert.same({ 0, 0, 0, 0, 0 }, z.grad:totable())
   end)
 
+  it("relu passes the gradient where x > 0 only (0, NaN, views, both dtypes)", function()
+    for _, dt in ipairs({ "float32", "float64" }) do
+      local vals = { -1, 0, 2, 0 / 0, -0.0, 1e-30, -3, 4, 5, -6, 7 }   -- past one 8-lane vector
+      local x = sy.tensor(vals, dt):requires_grad(true)
+      local g = sy.arange(1, 12):to(dt)
+      x:relu():backward(g)
+      assert.same({ 0, 0, 3, 0, 0, 6, 0, 8, 9, 0, 11 }, x.grad:totable())
+      -- a transposed input and an expanded gradient (from sum) take the same path
+      local m = sy.tensor({ { -1, 2, 3 }, { 4, -5, 6 } }, dt):requires_grad(true)
+      m:t():relu():sum():backward()
+      assert.same({ { 0, 1, 1 }, { 1, 0, 1 } }, m.grad:totable())
+    end
+  end)
+
   it("clamp and where", function()
     local a = leaf(sy.tensor({ -2, -0.5, 0.3, 0.9, 2 }))
     gradcheck(function(x) return x:clamp(-1, 1) end, { a })
@@ -143,6 +157,35 @@ describe("autograd mechanics", function()
     local y = x * x + x
     y:sum():backward()
     assert.same({ 7 }, x.grad:totable())
+  end)
+
+  -- The engine keeps a backward's gradient instead of copying it, and one
+  -- gradient may reach several inputs (add passes it to both): no two
+  -- leaves may then share a grad, and a later sum must not write into a
+  -- tensor that another slot or the caller still holds.
+  it("never shares a gradient between leaves, slots or the caller", function()
+    local a = sy.tensor({ 1, 2 }):requires_grad(true)
+    local b = sy.tensor({ 3, 4 }):requires_grad(true)
+    local g = sy.tensor({ 1, 10 })
+    local s = a + b
+    s:backward(g)
+    assert.same({ 1, 10 }, a.grad:totable())
+    assert.same({ 1, 10 }, b.grad:totable())
+    a.grad:add_(100)
+    assert.same({ 1, 10 }, b.grad:totable())
+    assert.same({ 1, 10 }, g:totable())
+    -- u reaches y through both inputs of an add, and through mul
+    local x = sy.tensor({ 2, 3 }, "float64"):requires_grad(true)
+    local u = x * 1
+    local y = (u + u) + u * u
+    y:backward(sy.tensor({ 1, 1 }, "float64"))
+    assert.same({ 6, 8 }, x.grad:totable())
+    -- a gradient the caller passes in stays as it was
+    local z = x * 1
+    local gz = sy.tensor({ 5, 6 }, "float64")
+    ;(z + z):backward(gz)
+    assert.same({ 5, 6 }, gz:totable())
+    assert.same({ 16, 20 }, x.grad:totable())
   end)
 
   it("records nothing under no_grad and with detach", function()
