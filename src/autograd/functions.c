@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../ops/layers.h"
 #include "autograd.h"
 
 #define TRY(call)                          \
@@ -211,7 +212,15 @@ static sy_status unary_backward(sy_node *n, sy_tensor *const *go, sy_tensor **gi
         TRY(sy_binary(&t[2], SY_OP_MUL, y, t[1]));
         TRY(sy_binary(&r, SY_OP_MUL, g, t[2]));
         break;
-    case SY_OP_RELU:   /* g where a > 0 */
+    case SY_OP_RELU:   /* g where a > 0: one fused pass on the CPU */
+        if (g->dtype == a->dtype && sy_tensor_same_shape(g, a) && a->storage->device == SY_CPU &&
+            g->storage->device == SY_CPU) {
+            TRY(sy_tensor_contiguous(&t[0], g));
+            TRY(sy_tensor_contiguous(&t[1], a));
+            TRY(sy_tensor_empty(&r, a->dtype, a->ndim, a->size));
+            sy_relu_backward(r, t[0], t[1], sy_tensor_numel(a));
+            break;
+        }
         TRY(scalar_like(&t[0], a, 0));
         TRY(sy_binary(&t[1], SY_OP_GT, a, t[0]));
         TRY(scalar_like(&t[2], g, 0));

@@ -6,6 +6,10 @@
 **   tanh:   y = x (1 + t) / 2 with t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3),
 **           y' = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2
 **
+** ReLU's backward is one branch-free pass: both operands are loaded before
+** the select, so the loop vectorises (a branch on random signs mispredicts
+** half the time).
+**
 ** The kernels are written once over SY_REAL: this file includes itself
 ** twice, for float (erff, expf, tanhf) and double, and the public functions
 ** below dispatch on the dtype.
@@ -15,6 +19,7 @@
 #include <math.h>
 
 #include "layers.h"
+#include "simd.h"
 
 #define SQRT1_2 0.70710678118654752440     /* 1 / sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
@@ -57,7 +62,20 @@ void sy_gelu_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tensor *x, in
              approx);
 }
 
+void sy_relu_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tensor *x, int64_t n) {
+    DISPATCH(x->dtype, relu_bwd, sy_tensor_data(dx), sy_tensor_data(dy), sy_tensor_data(x), n);
+}
+
 #else /* ------------------------------------------- typed body (SY_REAL) */
+
+SY_SIMD_CLONES static void SY_FN(relu_bwd)(SY_REAL *dx, const SY_REAL *dy, const SY_REAL *x,
+                                           int64_t n) {
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const SY_REAL g = dy[i];
+        dx[i] = x[i] > 0 ? g : 0;
+    }
+}
 
 static void SY_FN(gelu_fwd)(SY_REAL *y, const SY_REAL *x, int64_t n, sy_gelu_approx approx) {
     const SY_REAL half = (SY_REAL)0.5;

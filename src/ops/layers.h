@@ -73,4 +73,8 @@ void sy_gelu_forward(sy_tensor *y, const sy_tensor *x, int64_t n, sy_gelu_approx
 void sy_gelu_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tensor *x, int64_t n,
                       sy_gelu_approx approx);
 
+/* --- ReLU's backward over n contiguous values: dx = dy where x > 0, else 0
+** (0 at x = 0 and for NaN, as PyTorch) --- */
+void sy_relu_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tensor *x, int64_t n);
+
 #endif
