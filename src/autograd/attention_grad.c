@@ -210,8 +210,8 @@ static sy_status kernel_view(sy_tensor **out, sy_tensor *t) {
 
 /* The mask as a [B,H,Lq,Lk] view (stride 0 where it broadcasts), float
 ** masks in the scores' dtype. */
-static sy_status prepare_mask(sy_tensor **out, const sy_tensor *mask, sy_dtype dt,
-                              const int64_t *scores) {
+static sy_status prepare_mask(sy_tensor **out, const char *op, const sy_tensor *mask,
+                              sy_dtype dt, const int64_t *scores) {
     char s1[SY_SHAPE_STRLEN], s2[SY_SHAPE_STRLEN];
     sy_tensor *conv = NULL;
     sy_status st;
@@ -219,15 +219,15 @@ static sy_status prepare_mask(sy_tensor **out, const sy_tensor *mask, sy_dtype d
     *out = NULL;
     if (mask->dtype != SY_BOOL && !sy_dtype_is_float(mask->dtype))
         return sy_error(SY_ERR_DTYPE,
-                        SDPA ": mask must be bool (true = masked out) or float (added to the "
-                        "scores), got %s", sy_dtype_name(mask->dtype));
+                        "%s: mask must be bool (true = masked out) or float (added to the "
+                        "scores), got %s", op, sy_dtype_name(mask->dtype));
     if (mask->storage->device != SY_CPU)
-        return sy_error(SY_ERR_DEVICE, SDPA ": mask is not on the CPU; this kernel runs on the CPU "
-                        "only");
+        return sy_error(SY_ERR_DEVICE, "%s: mask is not on the CPU; this kernel runs on the CPU "
+                        "only", op);
     for (d = 0; d < mask->ndim; d++)
         if (off < 0 || (mask->size[d] != 1 && mask->size[d] != scores[off + d]))
-            return sy_error(SY_ERR_SHAPE, SDPA ": mask of shape %s does not broadcast to the "
-                            "scores' shape [batch, heads, Lq, Lk] = %s",
+            return sy_error(SY_ERR_SHAPE, "%s: mask of shape %s does not broadcast to the "
+                            "scores' shape [batch, heads, Lq, Lk] = %s", op,
                             sy_shape_str(s1, sizeof s1, mask->ndim, mask->size),
                             sy_shape_str(s2, sizeof s2, 4, scores));
     if (mask->dtype != SY_BOOL && mask->dtype != dt) {
@@ -274,7 +274,7 @@ sy_status sy_ag_scaled_dot_product_attention(sy_tensor **out, sy_tensor **weight
     scores[2] = osize[2] = q->size[2];
     scores[3] = k->size[2];
     osize[3] = v->size[3];
-    if (mask) TRY(prepare_mask(&m, mask, q->dtype, scores));
+    if (mask) TRY(prepare_mask(&m, SDPA, mask, q->dtype, scores));
     for (i = 0; i < 3; i++) TRY(kernel_view(&c[i], in[i]));
     TRY(sy_tensor_empty(out, q->dtype, 4, osize));
     TRY(sy_tensor_empty(weights, q->dtype, 4, scores));
@@ -296,6 +296,118 @@ sy_status sy_ag_scaled_dot_product_attention(sy_tensor **out, sy_tensor **weight
 done:
     sy_node_release(node);   /* the outputs hold it now */
     for (i = 0; i < 3; i++) sy_tensor_release(c[i]);
+    sy_tensor_release(m);
+    sy_tensor_release(keep);
+    if (st) {
+        sy_tensor_release(*out);
+        sy_tensor_release(*weights);
+        *out = *weights = NULL;
+    }
+    return st;
+}
+
+/* ---------------------------------------------------- packed attention */
+
+#define PACKED "packed_attention"
+
+enum { PACKED_QKV, PACKED_WEIGHTS, PACKED_KEEP };
+
+/* Columns part*E .. part*E+E-1 of a contiguous [B, L, n*E] tensor split
+** into H heads: a [B, H, L, E/H] view, which the kernels read and write in
+** place. */
+static sy_status head_view(sy_tensor **out, const sy_tensor *t, int part, int64_t E, int64_t H) {
+    const int64_t size[4] = {t->size[0], t->size[1], H, E / H};
+    sy_tensor *cols = NULL, *split = NULL;
+    sy_status st;
+    *out = NULL;
+    if ((st = sy_tensor_narrow(&cols, t, 2, part * E, E)) == SY_OK &&
+        (st = sy_tensor_view(&split, cols, 4, size)) == SY_OK)
+        st = sy_tensor_transpose(out, split, 1, 2);
+    sy_tensor_release(cols);
+    sy_tensor_release(split);
+    return st;
+}
+
+static sy_status packed_attention_backward(sy_node *n, sy_tensor *const *go, sy_tensor **gi) {
+    sy_tensor *const *s = n->saved, *qkv = s[PACKED_QKV];
+    sy_tensor *g[2] = {NULL, NULL}, *h[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    const int64_t E = n->ints[0], H = n->ints[1];
+    sy_status st = SY_OK;
+    int i;
+    if (!go[0] && !go[1]) return SY_OK;
+    for (i = 0; i < 2; i++) TRY(dense_grad(&g[i], go[i], qkv->dtype));
+    TRY(sy_tensor_empty(&gi[0], qkv->dtype, 3, qkv->size));
+    for (i = 0; i < 3; i++) {
+        TRY(head_view(&h[i], qkv, i, E, H));
+        TRY(head_view(&h[3 + i], gi[0], i, E, H));
+    }
+    if (g[0]) TRY(head_view(&h[6], g[0], 0, E, H));
+    st = sy_attention_backward(h[3], h[4], h[5], h[6], g[1], h[0], h[1], h[2], s[PACKED_WEIGHTS],
+                               s[PACKED_KEEP], n->scalars[0]);
+done:
+    for (i = 0; i < 2; i++) sy_tensor_release(g[i]);
+    for (i = 0; i < 7; i++) sy_tensor_release(h[i]);
+    return st;   /* on failure the engine releases what gi holds */
+}
+
+sy_status sy_ag_packed_attention(sy_tensor **out, sy_tensor **weights, sy_tensor *qkv,
+                                 int64_t heads, const sy_tensor *mask, double dropout_p,
+                                 int training) {
+    char s1[SY_SHAPE_STRLEN];
+    sy_tensor *c = NULL, *m = NULL, *keep = NULL, *h[4] = {NULL, NULL, NULL, NULL};
+    sy_node *node = NULL;
+    double keep_scale = 1;
+    int64_t scores[4], osize[3], E;
+    sy_status st;
+    int i;
+    *out = *weights = NULL;
+    TRY(check_float(PACKED, "qkv", qkv));
+    TRY(check_p(PACKED, "dropout_p", dropout_p));
+    if (qkv->ndim != 3 || qkv->size[1] < 1 || qkv->size[2] < 3 || qkv->size[2] % 3 != 0 ||
+        qkv->size[2] > INT_MAX) {
+        st = sy_error(SY_ERR_SHAPE, PACKED ": qkv must be [batch, seq_len, 3 * embed_dim] (q, k "
+                      "and v side by side) with seq_len >= 1, got shape %s",
+                      sy_shape_str(s1, sizeof s1, qkv->ndim, qkv->size));
+        goto done;
+    }
+    E = qkv->size[2] / 3;
+    if (heads < 1 || E % heads != 0) {
+        st = sy_error(SY_ERR_ARG, PACKED ": embed_dim %lld (qkv shape %s) is not divisible by "
+                      "num_heads %lld", (long long)E,
+                      sy_shape_str(s1, sizeof s1, qkv->ndim, qkv->size), (long long)heads);
+        goto done;
+    }
+    scores[0] = osize[0] = qkv->size[0];
+    scores[1] = heads;
+    scores[2] = scores[3] = osize[1] = qkv->size[1];
+    osize[2] = E;
+    if (mask) TRY(prepare_mask(&m, PACKED, mask, qkv->dtype, scores));
+    TRY(sy_tensor_contiguous(&c, qkv));
+    TRY(sy_tensor_empty(out, qkv->dtype, 3, osize));
+    TRY(sy_tensor_empty(weights, qkv->dtype, 4, scores));
+    for (i = 0; i < 3; i++) TRY(head_view(&h[i], c, i, E, heads));
+    TRY(head_view(&h[3], *out, 0, E, heads));
+    if (training && dropout_p > 0) {
+        TRY(sy_tensor_empty(&keep, SY_U8, 4, scores));
+        sy_dropout_mask(keep, NULL, dropout_p);
+        keep_scale = sy_dropout_scale(dropout_p);
+    }
+    TRY(sy_attention_forward(h[3], *weights, h[0], h[1], h[2], m, keep, keep_scale));
+    if (sy_ag_any_requires_grad(1, &qkv)) {
+        TRY(sy_node_new(&node, "PackedAttentionBackward", packed_attention_backward, 1, &qkv, 2));
+        node->scalars[0] = keep_scale;
+        node->ints[0] = E;
+        node->ints[1] = heads;
+        TRY(sy_node_save(node, PACKED_QKV, c));
+        TRY(sy_node_save(node, PACKED_WEIGHTS, *weights));
+        if (keep) TRY(sy_node_save(node, PACKED_KEEP, keep));
+        sy_node_attach(node, *out, 0);
+        sy_node_attach(node, *weights, 1);
+    }
+done:
+    sy_node_release(node);   /* the outputs hold it now */
+    for (i = 0; i < 4; i++) sy_tensor_release(h[i]);
+    sy_tensor_release(c);
     sy_tensor_release(m);
     sy_tensor_release(keep);
     if (st) {

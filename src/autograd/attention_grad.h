@@ -30,6 +30,17 @@ sy_status sy_ag_scaled_dot_product_attention(sy_tensor **out, sy_tensor **weight
                                              sy_tensor *k, sy_tensor *v, const sy_tensor *mask,
                                              double dropout_p, int training);
 
+/* Self-attention over packed projections: qkv [B, L, 3E] holds q, k and v
+** side by side (one linear layer with the three weights stacked), each split
+** into `heads` heads of E/heads columns, head-major. out [B, L, E] has the
+** heads merged back (ready for the output projection), weights [B, H, L, L]
+** as above; mask and dropout as sy_ag_scaled_dot_product_attention. The
+** same numbers as that op on the split heads, without copies for the split,
+** the merge or their gradients: qkv's gradient is one [B, L, 3E] tensor. */
+sy_status sy_ag_packed_attention(sy_tensor **out, sy_tensor **weights, sy_tensor *qkv,
+                                 int64_t heads, const sy_tensor *mask, double dropout_p,
+                                 int training);
+
 /* input and target of one shape and float dtype (no broadcasting: a [N,1]
 ** prediction against an [N] target is an error, not an [N,N] loss);
 ** gradients reach both. */

@@ -5,6 +5,9 @@
 **   sy.dropout(x [, p=0.5 [, training=true]])
 **   sy.scaled_dot_product_attention(q, k, v [, mask [, dropout_p=0 [, training=true]]])
 **                                                   -> out, weights (before dropout)
+**   sy.packed_attention(qkv, num_heads [, mask [, dropout_p=0 [, training=true]]])
+**                                                   -> out [B,L,E], weights: self-attention
+**                                                      over qkv [B,L,3E] = q, k, v side by side
 **   sy.mse_loss(input, target [, reduction]), sy.l1_loss(input, target [, reduction])
 **   sy.huber_loss(input, target [, delta=1 [, reduction]])   (reduction also in delta's place)
 ** reduction is "mean" (default), "sum" or "none". Shapes, dtypes and values
@@ -75,6 +78,19 @@ static int l_scaled_dot_product_attention(lua_State *L) {
     return 2;
 }
 
+static int l_packed_attention(lua_State *L) {
+    sy_tensor *qkv = sylua_checktensor(L, 1), *mask = opt_tensor(L, 3), **out, **weights;
+    lua_Integer heads = luaL_checkinteger(L, 2);
+    double p = luaL_optnumber(L, 4, 0);
+    int training = opt_boolean(L, 5, 1);
+    out = sylua_newbox(L);
+    weights = sylua_newbox(L);
+    sylua_check(L, sy_ag_packed_attention(out, weights, qkv, heads, mask, p, training));
+    sylua_account(L, -2);
+    sylua_account(L, -1);
+    return 2;
+}
+
 static int l_mse_loss(lua_State *L) {
     sy_tensor *input = sylua_checktensor(L, 1), *target = sylua_checktensor(L, 2), **slot;
     sy_loss_reduction red = opt_reduction(L, 3);
@@ -110,6 +126,7 @@ static const luaL_Reg funcs_and_methods[] = {
 static const luaL_Reg funcs[] = {
     {"dropout", l_dropout},
     {"scaled_dot_product_attention", l_scaled_dot_product_attention},
+    {"packed_attention", l_packed_attention},
     {"mse_loss", l_mse_loss},
     {"l1_loss", l_l1_loss},
     {"huber_loss", l_huber_loss},

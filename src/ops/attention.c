@@ -34,9 +34,11 @@
 
 /* The (b, h) matrices of a [B, H, rows, cols] operand whose rows are
 ** contiguous: matrix (b, h) starts at data + b*sb + h*sh (elements), rows
-** are ld apart. */
+** are ld apart. Inputs and results alike: a result may be a view too (the
+** heads of a [B, L, H*E] tensor), so the heads are merged as they are
+** written. */
 typedef struct mats {
-    const void *data;
+    void *data;
     int64_t sb, sh;
     int ld;
 } mats;
@@ -135,10 +137,15 @@ SY_INLINE void small_mm_f32(int ta, int tb, int M, int N, int K, float alpha, co
 
 #define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
+/* NULL gives a matrix set with no data. */
 static mats mats_of(const sy_tensor *t) {
+    mats m = {0};
+    if (!t) return m;
+    m.data = sy_tensor_data(t);
+    m.sb = t->stride[0];
+    m.sh = t->stride[1];
     /* a one-row matrix has no meaningful row stride; BLAS wants ld >= cols */
-    mats m = {sy_tensor_data(t), t->stride[0], t->stride[1],
-              (int)(t->size[2] > 1 ? t->stride[2] : t->size[3])};
+    m.ld = (int)(t->size[2] > 1 ? t->stride[2] : t->size[3]);
     return m;
 }
 
@@ -159,9 +166,9 @@ static int n_tasks_for(int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E) 
 
 typedef struct {
     sy_dtype dt;
-    void *out, *weights, *dq, *dk, *dv, *work;
-    const void *dout, *dweights, *cweights;
-    mats q, k, v;
+    void *weights, *work;
+    const void *dweights, *cweights;
+    mats out, dq, dk, dv, dout, q, k, v;
     const mask_view *mask;
     const unsigned char *keep;
     double keep_scale;
@@ -193,9 +200,10 @@ sy_status sy_attention_forward(sy_tensor *out, sy_tensor *weights, const sy_tens
     const size_t nbytes = (size_t)(n_tasks * per_task * sy_dtype_size(q->dtype));
     void *work = sy_mem_alloc(nbytes);
     mask_view mv = {0};
-    attn_job j = {q->dtype, ptr(out), ptr(weights), NULL, NULL, NULL, work, NULL, NULL, NULL,
-                  mats_of(q), mats_of(k), mats_of(v), mask ? &mv : NULL, ptr(keep), keep_scale,
-                  B, H, per_task, (int)Lq, (int)Lk, (int)E, (int)Ev, 0};
+    attn_job j = {q->dtype, ptr(weights), work, NULL, NULL, mats_of(out), mats_of(NULL),
+                  mats_of(NULL), mats_of(NULL), mats_of(NULL), mats_of(q), mats_of(k), mats_of(v),
+                  mask ? &mv : NULL, ptr(keep), keep_scale, B, H, per_task, (int)Lq, (int)Lk,
+                  (int)E, (int)Ev, 0};
     int d;
     if (!work) return SY_ERR_OOM;
     if (mask) {
@@ -218,9 +226,10 @@ sy_status sy_attention_backward(sy_tensor *dq, sy_tensor *dk, sy_tensor *dv, con
     const int64_t per_task = work_per_task(Lq, Lk, 1);
     const size_t nbytes = (size_t)(n_tasks * per_task * sy_dtype_size(q->dtype));
     void *work = sy_mem_alloc(nbytes);
-    attn_job j = {q->dtype, NULL, NULL, ptr(dq), ptr(dk), ptr(dv), work, ptr(dout), ptr(dweights),
-                  ptr(weights), mats_of(q), mats_of(k), mats_of(v), NULL, ptr(keep), keep_scale,
-                  B, H, per_task, (int)Lq, (int)Lk, (int)E, (int)Ev, 1};
+    attn_job j = {q->dtype, NULL, work, ptr(dweights), ptr(weights), mats_of(NULL), mats_of(dq),
+                  mats_of(dk), mats_of(dv), mats_of(dout), mats_of(q), mats_of(k), mats_of(v),
+                  NULL, ptr(keep), keep_scale, B, H, per_task, (int)Lq, (int)Lk, (int)E, (int)Ev,
+                  1};
     if (!work) return SY_ERR_OOM;
     sy_parallel_run(attn_task, &j, n_tasks);
     sy_mem_free(work, nbytes);
@@ -229,8 +238,9 @@ sy_status sy_attention_backward(sy_tensor *dq, sy_tensor *dk, sy_tensor *dv, con
 
 #else /* ------------------------------------------- typed body (SY_REAL) */
 
-static const SY_REAL *SY_FN(mat)(mats m, int64_t b, int64_t h) {
-    return (const SY_REAL *)m.data + b * m.sb + h * m.sh;
+/* Matrix (b, h) of m; NULL when m has no data. */
+static SY_REAL *SY_FN(mat)(mats m, int64_t b, int64_t h) {
+    return m.data ? (SY_REAL *)m.data + b * m.sb + h * m.sh : NULL;
 }
 
 /* s [Lq, Lk] += mask (b, h): -inf where a bool mask is true, else its value. */
@@ -276,7 +286,7 @@ SY_INLINE void SY_FN(mm)(int ta, int tb, int M, int N, int K, SY_REAL alpha, con
 }
 
 /* Pairs bh0 <= b*H + h < bh1; work: SMALL_WORK + Lq*Lk elements. */
-SY_SIMD_CLONES static void SY_FN(forward)(SY_REAL *out, SY_REAL *weights, mats q, mats k, mats v,
+SY_SIMD_CLONES static void SY_FN(forward)(mats out, SY_REAL *weights, mats q, mats k, mats v,
                                           const mask_view *mask, const unsigned char *keep,
                                           double keep_scale, SY_REAL *work, int64_t bh0,
                                           int64_t bh1, int64_t H, int Lq, int Lk, int E, int Ev) {
@@ -295,15 +305,15 @@ SY_SIMD_CLONES static void SY_FN(forward)(SY_REAL *out, SY_REAL *weights, mats q
             SY_FN(drop)(pd, p, keep + bh * nw, (SY_REAL)keep_scale, nw);
             p = pd;
         }
-        SY_FN(mm)(0, 0, Lq, Ev, Lk, 1, p, Lk, SY_FN(mat)(v, b, h), v.ld, out + bh * Lq * Ev, Ev,
-                  work);
+        SY_FN(mm)(0, 0, Lq, Ev, Lk, 1, p, Lk, SY_FN(mat)(v, b, h), v.ld, SY_FN(mat)(out, b, h),
+                  out.ld, work);
     }
 }
 
 /* Pairs bh0 <= b*H + h < bh1; work: SMALL_WORK + 2*Lq*Lk elements. */
-SY_SIMD_CLONES static void SY_FN(backward)(SY_REAL *dq, SY_REAL *dk, SY_REAL *dv,
-                                           const SY_REAL *dout, const SY_REAL *dweights, mats q,
-                                           mats k, mats v, const SY_REAL *weights,
+SY_SIMD_CLONES static void SY_FN(backward)(mats dq, mats dk, mats dv, mats dout,
+                                           const SY_REAL *dweights, mats q, mats k, mats v,
+                                           const SY_REAL *weights,
                                            const unsigned char *keep, double keep_scale,
                                            SY_REAL *work, int64_t bh0, int64_t bh1, int64_t H,
                                            int Lq, int Lk, int E, int Ev) {
@@ -313,31 +323,32 @@ SY_SIMD_CLONES static void SY_FN(backward)(SY_REAL *dq, SY_REAL *dk, SY_REAL *dv
     int64_t bh, i;
     for (bh = bh0; bh < bh1; bh++) {
         const int64_t b = bh / H, h = bh % H;
-        const SY_REAL *p = weights + bh * nw, *go = dout ? dout + bh * Lq * Ev : NULL;
+        const SY_REAL *p = weights + bh * nw, *go = SY_FN(mat)(dout, b, h);
         const unsigned char *kp = keep ? keep + bh * nw : NULL;
-        if (dv) {
-            SY_REAL *g = dv + bh * Lk * Ev;
+        SY_REAL *g = SY_FN(mat)(dv, b, h);
+        if (g) {
             const SY_REAL *a = p;
             if (kp) {
                 SY_FN(drop)(pd, p, kp, ks, nw);
                 a = pd;
             }
-            if (go) SY_FN(mm)(1, 0, Lk, Ev, Lq, 1, a, Lk, go, Ev, g, Ev, work);
-            else memset(g, 0, sizeof *g * (size_t)(Lk * Ev));
+            if (go) SY_FN(mm)(1, 0, Lk, Ev, Lq, 1, a, Lk, go, dout.ld, g, dv.ld, work);
+            else
+                for (i = 0; i < Lk; i++) memset(g + i * dv.ld, 0, sizeof *g * (size_t)Ev);
         }
-        if (!dq && !dk) continue;
-        if (go) SY_FN(mm)(0, 1, Lq, Lk, Ev, 1, go, Ev, SY_FN(mat)(v, b, h), v.ld, dp, Lk, work);
+        if (!dq.data && !dk.data) continue;
+        if (go) SY_FN(mm)(0, 1, Lq, Lk, Ev, 1, go, dout.ld, SY_FN(mat)(v, b, h), v.ld, dp, Lk, work);
         else memset(dp, 0, sizeof *dp * (size_t)nw);
         if (kp) SY_FN(drop)(dp, dp, kp, ks, nw);
         if (dweights)
             for (i = 0; i < nw; i++) dp[i] += dweights[bh * nw + i];
         sy_softmax_rows_backward(SY_DT, dp, dp, p, Lq, Lk, 0);
-        if (dq)
-            SY_FN(mm)(0, 0, Lq, E, Lk, scale, dp, Lk, SY_FN(mat)(k, b, h), k.ld, dq + bh * Lq * E, E,
-                      work);
-        if (dk)
-            SY_FN(mm)(1, 0, Lk, E, Lq, scale, dp, Lk, SY_FN(mat)(q, b, h), q.ld, dk + bh * Lk * E, E,
-                      work);
+        if (dq.data)
+            SY_FN(mm)(0, 0, Lq, E, Lk, scale, dp, Lk, SY_FN(mat)(k, b, h), k.ld, SY_FN(mat)(dq, b, h),
+                      dq.ld, work);
+        if (dk.data)
+            SY_FN(mm)(1, 0, Lk, E, Lq, scale, dp, Lk, SY_FN(mat)(q, b, h), q.ld, SY_FN(mat)(dk, b, h),
+                      dk.ld, work);
     }
 }
 

@@ -56,8 +56,9 @@ void sy_dropout_apply(sy_tensor *out, const sy_tensor *x, const sy_tensor *keep,
 ** each (b, h) matrix has one row stride >= its row length (views such as a
 ** [B,L,H,E] tensor transposed to [B,H,L,E] are read in place; stride 0 over
 ** b or h repeats a matrix). All of Lq, Lk, E, Ev >= 1 and, like the row
-** strides, within int range. out [B,H,Lq,Ev] and weights [B,H,Lq,Lk]
-** contiguous. mask NULL, or bool or of q's dtype with shape [B,H,Lq,Lk]
+** strides, within int range. out [B,H,Lq,Ev] may be such a view too (no two
+** elements at one address): a [B,Lq,H,Ev] tensor transposed gets the heads
+** merged. weights [B,H,Lq,Lk] contiguous. mask NULL, or bool or of q's dtype with shape [B,H,Lq,Lk]
 ** (any strides: expanded views broadcast it). keep NULL or uint8 contiguous
 ** [B,H,Lq,Lk], drawn by sy_dropout_mask; keep_scale from sy_dropout_scale.
 ** Fails only when its workspace cannot be allocated. */
@@ -66,7 +67,9 @@ sy_status sy_attention_forward(sy_tensor *out, sy_tensor *weights, const sy_tens
                                const sy_tensor *keep, double keep_scale);
 /* Gradients of the inputs from those of out and weights (either NULL: no
 ** gradient reached it), with q, k, v, weights and keep as in the forward.
-** dq, dk, dv are contiguous and shaped like q, k, v; NULL ones are skipped.
+** dq, dk, dv are shaped like q, k, v and dout like out, each contiguous or
+** a view as described for q (the three gradients may be views into one
+** tensor, like the q, k, v of sy_ag_packed_attention); NULL ones are skipped.
 ** The mask gets no gradient. */
 sy_status sy_attention_backward(sy_tensor *dq, sy_tensor *dk, sy_tensor *dv, const sy_tensor *dout,
                                 const sy_tensor *dweights, const sy_tensor *q, const sy_tensor *k,

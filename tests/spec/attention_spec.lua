@@ -241,6 +241,104 @@ describe("scaled_dot_product_attention: dropout on the weights", function()
   end)
 end)
 
+-- ------------------------------------------------------ packed attention
+
+describe("packed_attention", function()
+  before_each(function() sy.manual_seed(11) end)
+
+  -- the same attention written with the functional op on split heads
+  local function reference(qkv, H, mask, p, training)
+    local B, L, E = qkv:size(1), qkv:size(2), qkv:size(3) // 3
+    local function heads(i) return qkv:narrow(3, i * E + 1, E):reshape(B, L, H, E // H):transpose(2, 3) end
+    local o, w = SDPA(heads(0), heads(1), heads(2), mask, p, training)
+    return o:transpose(2, 3):reshape(B, L, E), w
+  end
+
+  local function both(H, mask, p, seed)
+    return function(t)
+      if seed then sy.manual_seed(seed) end
+      local o, w = sy.packed_attention(t, H, mask, p, p ~= nil)
+      return { o, w }
+    end
+  end
+
+  it("passes the gradient check through out and weights (float64)", function()
+    local qkv = sy.randn(2, 5, 3 * 6, "float64"):requires_grad(true)
+    assert.True(gradcheck(both(2), { qkv }))
+    assert.True(gradcheck(both(3), { qkv }))
+    assert.True(gradcheck(function(t) return (sy.packed_attention(t, 1)) end, { qkv }))
+    assert.True(gradcheck(function(t) return select(2, sy.packed_attention(t, 6)) end, { qkv }))
+  end)
+
+  it("passes the gradient check with masks and with dropout under a fixed mask", function()
+    local qkv = sy.randn(2, 4, 3 * 4, "float64"):requires_grad(true)
+    local pad = sy.zeros(2, 1, 1, 4):bool()
+    pad[1][1][1][4] = 1
+    assert.True(gradcheck(both(2, pad), { qkv }))
+    assert.True(gradcheck(both(2, sy.randn(4, 4, "float64")), { qkv }))
+    assert.True(gradcheck(both(2, nil, 0.3, 99), { qkv }))
+  end)
+
+  it("gives the numbers of scaled_dot_product_attention on the split heads, in both dtypes", function()
+    for _, dt in ipairs({ "float32", "float64" }) do
+      local B, L, H, E = 3, 7, 4, 16
+      local causal = sy.zeros(L, L)
+      for i = 1, L do for j = i + 1, L do causal[i][j] = 1 end end
+      causal = causal:bool()
+      for _, case in ipairs({ { nil, 0 }, { causal, 0.2 } }) do
+        local mask, p = case[1], case[2]
+        local x = sy.randn(B, L, 3 * E):to(dt)
+        local a, b = x:clone():requires_grad(true), x:clone():requires_grad(true)
+        sy.manual_seed(5)
+        local o, w = sy.packed_attention(a, H, mask, p, true)
+        sy.manual_seed(5)
+        local ro, rw = reference(b, H, mask, p, true)
+        assert.equal(0, maxdiff(o, ro))
+        assert.equal(0, maxdiff(w, rw))
+        assert.same({ B, L, E }, o:size())
+        assert.same({ B, H, L, L }, w:size())
+        local g, gw = sy.randn(B, L, E):to(dt), sy.randn(B, H, L, L):to(dt)
+        ;((o * g):sum() + (w * gw):sum()):backward()
+        ;((ro * g):sum() + (rw * gw):sum()):backward()
+        assert.equal(0, maxdiff(a.grad, b.grad))
+      end
+    end
+  end)
+
+  it("reads a non-contiguous qkv and records a node only when needed", function()
+    local x = sy.randn(5, 2, 12, "float64")
+    local o = sy.packed_attention(x:transpose(1, 2), 2)
+    assert.True(maxdiff(o, (reference(x:transpose(1, 2):contiguous(), 2))) < 1e-12)
+    assert.is_false(o:requires_grad())
+    local t = x:requires_grad(true)
+    local a, w = sy.packed_attention(t, 2)
+    assert.equal("PackedAttentionBackward", a.grad_fn)
+    assert.equal("PackedAttentionBackward", w.grad_fn)
+    assert.is_false(sy.no_grad(function() return sy.packed_attention(t, 2) end):requires_grad())
+  end)
+
+  it("explains bad arguments", function()
+    local function err(...)
+      local ok, e = pcall(sy.packed_attention, ...)
+      assert.is_false(ok)
+      return e
+    end
+    assert.matches("packed_attention: qkv must be [batch, seq_len, 3 * embed_dim] (q, k and v side by side) with seq_len >= 1, got shape [2,5,8]",
+                   err(sy.zeros(2, 5, 8), 2), 1, true)
+    assert.matches("got shape [5,12]", err(sy.zeros(5, 12), 2), 1, true)
+    assert.matches("packed_attention: embed_dim 4 (qkv shape [2,5,12]) is not divisible by num_heads 3",
+                   err(sy.zeros(2, 5, 12), 3), 1, true)
+    assert.matches("not divisible by num_heads 0", err(sy.zeros(2, 5, 12), 0), 1, true)
+    assert.matches("packed_attention: qkv must be float32 or float64, got int64",
+                   err(sy.zeros(2, 5, 12, "int64"), 2), 1, true)
+    assert.matches("packed_attention: mask of shape [4,4] does not broadcast",
+                   err(sy.zeros(2, 5, 12), 2, sy.zeros(4, 4):bool()), 1, true)
+    assert.matches("packed_attention: dropout_p must be between 0 and 1, got 2",
+                   err(sy.zeros(2, 5, 12), 2, nil, 2), 1, true)
+    assert.matches("number expected", err(sy.zeros(2, 5, 12), "x"), 1, true)
+  end)
+end)
+
 -- ------------------------------------------------------------ dropout
 
 describe("dropout", function()

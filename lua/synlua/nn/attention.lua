@@ -5,6 +5,11 @@
 -- in_proj_weight [3E, E] / in_proj_bias [3E] and names the output projection
 -- out_proj; MultiheadAttention.convert_torch_state_dict turns such a state
 -- dict into this layout.
+--
+-- Self-attention (key and value the query itself) runs the three input
+-- projections as one linear layer over the weights stacked [3E, E] and then
+-- sy.packed_attention, which reads the heads in place and writes them merged:
+-- one GEMM instead of three each way, and no copies to split or merge heads.
 local sy = require("synlua.core")
 local base = require("synlua.nn.module")
 local layers = require("synlua.nn.layers")
@@ -98,6 +103,7 @@ function MultiheadAttention:forward(query, key, value, opts)
       error(("%s: %s must be a tensor, got %s"):format(who, ({ "query", "key", "value" })[i], type(t)), 0)
     end
   end
+  local self_attention = rawequal(key, query) and rawequal(value, query)
   local unbatched = query:dim() == 2
   if unbatched then
     query, key, value = query:unsqueeze(1), key:unsqueeze(1), value:unsqueeze(1)
@@ -113,11 +119,19 @@ function MultiheadAttention:forward(query, key, value, opts)
                                                            shape_str(value)), 0)
   end
   local B, Lq, Lk = qs[1], qs[2], ks[2]
-  local function heads(t, L) return t:reshape(B, L, H, hd):transpose(2, 3) end
-  local q, k, v = heads(self.q(query), Lq), heads(self.k(key), Lk), heads(self.v(value), Lk)
-  local mask = self:_mask(opts.key_padding_mask, opts.attn_mask, B, Lq, Lk, q:dtype())
-  local out, weights = sy.scaled_dot_product_attention(q, k, v, mask, self.dropout, self.training)
-  out = self.out(out:transpose(2, 3):reshape(B, Lq, E))
+  local mask = self:_mask(opts.key_padding_mask, opts.attn_mask, B, Lq, Lk, query:dtype())
+  local out, weights
+  if self_attention then
+    local w = sy.cat({ self.q.weight, self.k.weight, self.v.weight }, 1)
+    local b = self.q.bias and sy.cat({ self.q.bias, self.k.bias, self.v.bias }, 1)
+    out, weights = sy.packed_attention(sy.linear(query, w, b), H, mask, self.dropout, self.training)
+  else
+    local function heads(t, L) return t:reshape(B, L, H, hd):transpose(2, 3) end
+    local q, k, v = heads(self.q(query), Lq), heads(self.k(key), Lk), heads(self.v(value), Lk)
+    out, weights = sy.scaled_dot_product_attention(q, k, v, mask, self.dropout, self.training)
+    out = out:transpose(2, 3):reshape(B, Lq, E)
+  end
+  out = self.out(out)
   if opts.need_weights == false then
     weights = nil
   elseif opts.average_attn_weights ~= false then
