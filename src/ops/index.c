@@ -212,6 +212,38 @@ static sy_status check_index_args(const char *op, const sy_tensor *t, int dim,
     return SY_OK;
 }
 
+/* index_select of a contiguous tensor: for every index, the slab of
+** t->size[dim+1..] elements below it is contiguous in both source and
+** output, so each is one memcpy (a batch of windows gathered for training
+** is [B, L, D] rows of L*D floats) instead of one iterator step per element. */
+static sy_status index_select_rows(sy_tensor *out, const sy_tensor *t, int dim,
+                                   const sy_tensor *index) {
+    const int64_t esize = sy_dtype_size(t->dtype), n = index->size[0];
+    const char *src = sy_tensor_data(t), *ix = sy_tensor_data(index);
+    char *dst = sy_tensor_data(out);
+    int64_t outer = 1, inner = 1, o, i;
+    int d;
+    for (d = 0; d < dim; d++) outer *= t->size[d];
+    for (d = dim + 1; d < t->ndim; d++) inner *= t->size[d];
+    for (i = 0; i < n; i++) {
+        int64_t k = *(const int64_t *)(ix + i * index->stride[0] * 8);
+        if (k < 0 || k >= t->size[dim])
+            return sy_error(SY_ERR_INDEX,
+                            "index_select: index %lld is out of range for dimension %d of size %lld",
+                            (long long)k, dim, (long long)t->size[dim]);
+    }
+    if (inner == 0) return SY_OK;
+    for (o = 0; o < outer; o++) {
+        const char *s = src + o * t->size[dim] * inner * esize;
+        for (i = 0; i < n; i++) {
+            int64_t k = *(const int64_t *)(ix + i * index->stride[0] * 8);
+            memcpy(dst, s + k * inner * esize, (size_t)(inner * esize));
+            dst += inner * esize;
+        }
+    }
+    return SY_OK;
+}
+
 sy_status sy_index_select(sy_tensor **out, const sy_tensor *t, int dim, const sy_tensor *index) {
     int64_t size[SY_MAX_DIMS];
     sy_tensor *idx;
@@ -225,6 +257,14 @@ sy_status sy_index_select(sy_tensor **out, const sy_tensor *t, int dim, const sy
                         sy_shape_str(s1, sizeof s1, index->ndim, index->size));
     memcpy(size, t->size, sizeof size);
     size[dim] = index->size[0];
+    if (sy_tensor_is_contiguous(t)) {
+        if ((st = sy_tensor_empty(out, t->dtype, t->ndim, size))) return st;
+        if ((st = index_select_rows(*out, t, dim, index))) {
+            sy_tensor_release(*out);
+            *out = NULL;
+        }
+        return st;
+    }
     /* the index, broadcast over every dimension but dim */
     if ((st = sy_tensor_alias(&idx, index))) return st;
     idx->ndim = t->ndim;

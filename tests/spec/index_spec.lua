@@ -96,6 +96,18 @@ describe("index_select", function()
     same({ { 3, 1 }, { 6, 4 } }, t:index_select(2, idx:select(1, 2)):totable())
   end)
 
+  it("gives the same rows from a contiguous tensor (one copy per slab) as from a strided one", function()
+    sy.manual_seed(5)
+    local x = sy.randn(4, 3, 5)
+    local strided = x:transpose(1, 3):contiguous():transpose(1, 3)   -- same values, other strides
+    assert.is_false(strided:is_contiguous())
+    for d = 1, 3 do
+      local idx = { x:size(d), 1, x:size(d), 2 }
+      same(strided:index_select(d, idx):totable(), x:index_select(d, idx):totable())
+    end
+    assert.matches("index 6 out of range for dimension 3 of size 5", errmsg(sy.index_select, x, 3, { 1, 6 }))
+  end)
+
   it("checks every argument", function()
     assert.matches("bad argument #3 to '[%w_.]*index_select' %(index 4 out of range for dimension 2 of size 3%)",
       errmsg(sy.index_select, t, 2, { 1, 4 }))
