@@ -53,16 +53,17 @@ typedef struct mask_view {
 /* ------------------------------------------------ small float products */
 
 /* Rows i0 .. i0+rows-1 (rows <= 4) and columns n0 .. n0+8*nv-1 (nv 1 or 2)
-** of c = alpha a b, a(i, k) at a[i*sai + k*sak], b packed [K, Np]: 4 x 2
-** accumulators in registers, k in order. */
-SY_INLINE void small_block_f32(float *c, int Np, const float *a, int sai, int sak, const float *b,
-                               int K, float alpha, int i0, int rows, int n0, int nv) {
+** of c = alpha a b, a(i, k) at a[i*sai + k*sak], b [K, >= n0+8*nv] with
+** rows ldb apart, c's rows ldc apart: 4 x 2 accumulators in registers, k in
+** order. */
+SY_INLINE void small_block_f32(float *c, int ldc, const float *a, int sai, int sak, const float *b,
+                               int ldb, int K, float alpha, int i0, int rows, int n0, int nv) {
     sy_v8f acc[4][2], av = {0}, b0, b1 = {0};
     int r, k;
     for (r = 0; r < 4; r++) acc[r][0] = acc[r][1] = (sy_v8f){0};
     for (k = 0; k < K; k++) {
-        sy_v8_load(&b0, b + (int64_t)k * Np + n0, 8);
-        if (nv == 2) sy_v8_load(&b1, b + (int64_t)k * Np + n0 + 8, 8);
+        sy_v8_load(&b0, b + (int64_t)k * ldb + n0, 8);
+        if (nv == 2) sy_v8_load(&b1, b + (int64_t)k * ldb + n0 + 8, 8);
         for (r = 0; r < rows; r++) {
             sy_v8_set1(&av, a[(i0 + r) * sai + k * sak]);
             acc[r][0] += av * b0;
@@ -76,39 +77,49 @@ SY_INLINE void small_block_f32(float *c, int Np, const float *a, int sai, int sa
             acc[r][0] *= al;
             acc[r][1] *= al;
         }
-        sy_v8_store(c + (int64_t)(i0 + r) * Np + n0, &acc[r][0], 8);
-        if (nv == 2) sy_v8_store(c + (int64_t)(i0 + r) * Np + n0 + 8, &acc[r][1], 8);
+        sy_v8_store(c + (int64_t)(i0 + r) * ldc + n0, &acc[r][0], 8);
+        if (nv == 2) sy_v8_store(c + (int64_t)(i0 + r) * ldc + n0 + 8, &acc[r][1], 8);
     }
 }
 
 /* Row-major C [M, N] (rows ldc apart) = alpha op(A) op(B) for M, N, K at
-** most SMALL_DIM: op(B) is packed into work as K rows of Np = N rounded up
-** to 8 (zero padded), C's rows are computed padded in the rest of work and
-** copied out. Sums run over k in order, like BLAS's. */
+** most SMALL_DIM. The kernel works on whole 8-column vectors: when N is a
+** multiple of 8 it reads an untransposed B and writes C in place; else op(B)
+** is packed into work as K rows of Np = N rounded up to 8 (zero padded) and
+** C's rows are computed padded in the rest of work and copied out. In the
+** paper's PatchTST (head dim 16, 15 patches) four of the seven products per
+** head and pass take the direct path. Sums run over k in order, like BLAS's;
+** either path gives the same bits. */
 SY_INLINE void small_mm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                             int lda, const float *B, int ldb, float *C, int ldc, float *work) {
     const int Np = (N + 7) / 8 * 8, sai = ta ? 1 : lda, sak = ta ? lda : 1;
-    float *b = work, *c = work + SMALL_DIM * SMALL_DIM;
+    const int direct_b = !tb && Np == N, direct_c = Np == N;
+    const float *b = direct_b ? B : work;
+    float *c = direct_c ? C : work + SMALL_DIM * SMALL_DIM;
+    const int bs = direct_b ? ldb : Np, cs = direct_c ? ldc : Np;
     int i, k, n;
-    for (k = 0; k < K; k++) {
-        float *bk = b + k * Np;
-        if (tb)
-            for (n = 0; n < N; n++) bk[n] = B[(int64_t)n * ldb + k];
-        else
-            for (n = 0; n < N; n++) bk[n] = B[(int64_t)k * ldb + n];
-        for (n = N; n < Np; n++) bk[n] = 0;
-    }
+    if (!direct_b)
+        for (k = 0; k < K; k++) {
+            float *bk = work + k * Np;
+            if (tb)
+                for (n = 0; n < N; n++) bk[n] = B[(int64_t)n * ldb + k];
+            else
+                for (n = 0; n < N; n++) bk[n] = B[(int64_t)k * ldb + n];
+            for (n = N; n < Np; n++) bk[n] = 0;
+        }
     for (n = 0; n < Np; n += 16) {
         const int nv = Np - n >= 16 ? 2 : 1;
-        for (i = 0; i + 4 <= M; i += 4) small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 4, n, nv);
+        for (i = 0; i + 4 <= M; i += 4)
+            small_block_f32(c, cs, A, sai, sak, b, bs, K, alpha, i, 4, n, nv);
         switch (M - i) {
-        case 3: small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 3, n, nv); break;
-        case 2: small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 2, n, nv); break;
-        case 1: small_block_f32(c, Np, A, sai, sak, b, K, alpha, i, 1, n, nv); break;
+        case 3: small_block_f32(c, cs, A, sai, sak, b, bs, K, alpha, i, 3, n, nv); break;
+        case 2: small_block_f32(c, cs, A, sai, sak, b, bs, K, alpha, i, 2, n, nv); break;
+        case 1: small_block_f32(c, cs, A, sai, sak, b, bs, K, alpha, i, 1, n, nv); break;
         }
     }
-    for (i = 0; i < M; i++)
-        for (n = 0; n < N; n++) C[(int64_t)i * ldc + n] = c[i * Np + n];
+    if (!direct_c)
+        for (i = 0; i < M; i++)
+            for (n = 0; n < N; n++) C[(int64_t)i * ldc + n] = c[i * Np + n];
 }
 
 #define SY_SMALL_MM 1
