@@ -57,16 +57,15 @@ sy_dtype sylua_optdtype(lua_State *L, int arg, sy_dtype def);
 sy_tensor *sylua_checkoperand(lua_State *L, int idx, const sy_tensor *other);
 
 /* Every C function that borrows tensors must be registered through one of
-** these: they wrap it so the state knows a binding call is in progress, and
-** closing a tensor during one defers the release (see tensor_close in
-** l_tensor.c). Functions that only run Lua code (sy.no_grad) are registered
-** plainly, or closing inside them would always be deferred. */
-/* Pushes f wrapped. */
+** these: they record it as a binding, and closing a tensor while a binding's
+** frame is on the stack defers the release (see tensor_close in l_tensor.c).
+** Functions that only run Lua code (sy.no_grad) are registered plainly, or
+** closing inside them would always be deferred. */
+/* lua_pushcfunction(L, f), f recorded as a binding. */
 void sylua_pushbinding(lua_State *L, lua_CFunction f);
-/* luaL_setfuncs(L, funcs, 0) with each function wrapped. */
+/* luaL_setfuncs(L, funcs, 0), each recorded as a binding. */
 void sylua_setfuncs(lua_State *L, const luaL_Reg *funcs);
-/* Registers funcs as module functions (sy.name) and/or tensor methods (one
-** wrapped function in both places). */
+/* Registers funcs as module functions (sy.name) and/or tensor methods. */
 #define SYLUA_FUNCTION 1
 #define SYLUA_METHOD 2
 void sylua_register(lua_State *L, const luaL_Reg *funcs, int where);
