@@ -8,13 +8,15 @@
 ** file holds. Like the reference implementation it requires the tensors to
 ** tile the data buffer exactly: no overlaps, no holes, no trailing bytes.
 **
-** The checksum (safetensors.h) is computed over each tensor's bytes as they
-** are read or written, in file order. XXH64 runs at memory speed (6-9 GB/s
-** here), a few percent of a load, whose cost is the read and the first touch
-** of the new memory; hashing the whole tensor after one read measured faster
-** than reading and hashing 1 MB chunks, which took more system calls. The
-** writer puts a placeholder of the same length in the header and writes the
-** digits over it after the data, before the fsync and the rename.
+** The checksum (safetensors.h) is computed over the bytes as they are read
+** or written, in file order. The reader reads 1 MB at a time into one buffer,
+** hashes it there, in cache (XXH64 runs at 18 GB/s here), and copies it into
+** the tensor. Reading straight into the fresh tensor and hashing it there
+** had every new page touched twice, by the kernel and then by the hash: on a
+** VM where first touches are dear, a 100 MB load went from 290 to 430 ms;
+** through the buffer it takes 285. The writer puts a placeholder of the same
+** length in the header and writes the digits over it after the data, before
+** the fsync and the rename.
 */
 #include <dirent.h>
 #include <errno.h>
@@ -168,6 +170,9 @@ uint64_t sy_xxh64_digest(const sy_xxh64 *h) {
     acc ^= acc >> 32;
     return acc;
 }
+
+/* The reader's buffer: data passes through it on its way into tensors. */
+#define ST_CHUNK ((size_t)1 << 20)
 
 /* "xxh64:" and 16 hex digits: the stored form of a checksum. */
 #define ST_SUM_PREFIX "xxh64:"
@@ -497,23 +502,35 @@ static sy_status read_exact(reader *r, void *buf, size_t n, const char *what) {
 static sy_status read_tensors(reader *r, const entry *const *by_offset, sy_st_file *f) {
     char what[256];
     sy_xxh64 hash;
+    unsigned char *buf = NULL;
     int k;
-    sy_status st;
+    sy_status st = SY_OK;
     sy_xxh64_init(&hash);
-    for (k = 0; k < r->n; k++) {
+    if (r->data_len > 0 &&
+        !(buf = malloc((uint64_t)r->data_len < ST_CHUNK ? (size_t)r->data_len : ST_CHUNK)))
+        return no_memory(r);
+    for (k = 0; k < r->n && st == SY_OK; k++) {
         const entry *e = by_offset[k];
         int slot = (int)(e - r->entries);
-        void *data;
+        unsigned char *data;
+        size_t off, len;
         if ((st = sy_tensor_empty(&f->tensors[slot], e->dtype, e->ndim, e->size))) {
             char why[512];
             snprintf(why, sizeof why, "%s", sy_error_message());
-            return sy_error(st, "safetensors: '%s': tensor '%s': %s", r->path, e->name, why);
+            st = sy_error(st, "safetensors: '%s': tensor '%s': %s", r->path, e->name, why);
+            break;
         }
         snprintf(what, sizeof what, "the data of tensor '%s'", e->name);
         data = sy_tensor_data(f->tensors[slot]);
-        if ((st = read_exact(r, data, (size_t)e->nbytes, what))) return st;
-        sy_xxh64_update(&hash, data, (size_t)e->nbytes);
+        for (off = 0; off < (size_t)e->nbytes; off += len) {
+            len = (size_t)e->nbytes - off < ST_CHUNK ? (size_t)e->nbytes - off : ST_CHUNK;
+            if ((st = read_exact(r, buf, len, what))) break;
+            sy_xxh64_update(&hash, buf, len);
+            memcpy(data + off, buf, len);
+        }
     }
+    free(buf);
+    if (st) return st;
     /* A damaged file is reported as such before any value in it is judged. */
     if (r->has_sum && sy_xxh64_digest(&hash) != r->sum) {
         char stored[ST_SUM_LEN + 1], computed[ST_SUM_LEN + 1];
