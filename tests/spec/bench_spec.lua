@@ -7,15 +7,10 @@ local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
 local SOURCE_DIR = os.getenv("SYNLUA_SOURCE_DIR") or "."
 local DATA = assert(os.getenv("SYNLUA_DATA"), "SYNLUA_DATA is not set")
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local util = require("testutil")
+local q = util.quote
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
 -- Runs the benchmark; returns exit status, stdout, stderr.
 local function run(args)

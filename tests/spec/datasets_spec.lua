@@ -25,7 +25,8 @@ end
 
 local function is_nan(v) return v ~= v end
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local util = require("testutil")
+local q = util.quote
 
 -- Child processes run without the sanitizer build's LD_PRELOAD (which makes
 -- curl hang) and with a time limit, so a stuck download fails the test.
@@ -34,13 +35,7 @@ local function run(cmd)
   return ok == true, code
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
 local function epoch(y, m, d, hh)
   return os.time({ year = y, month = m, day = d, hour = 0 }) - os.time({ year = 1970, month = 1, day = 1, hour = 0 })

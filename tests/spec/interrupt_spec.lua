@@ -23,20 +23,9 @@ local TRIAL_RESULTS = { "seq_len", "method", "seed", "epochs", "best_epoch", "st
 local SUMMARY_RESULTS = { "seq_len", "method", "trials", "epochs_mean", "mae_mean", "mae_std", "mse_mean", "rmse_mean",
                           "sparsity_mean", "sparsity_target", "mc_std_mean", "trials_failed", "threads" }
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. q(d)))
-  return d
-end
+local tmpdir = util.tmpdir
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
 local function lines(s)
   local out = {}

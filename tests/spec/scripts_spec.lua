@@ -7,22 +7,12 @@ local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
 local SOURCE_DIR = os.getenv("SYNLUA_SOURCE_DIR") or "."
 local DATA = assert(os.getenv("SYNLUA_DATA"), "SYNLUA_DATA is not set")
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local util = require("testutil")
+local q = util.quote
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. q(d)))
-  return d
-end
+local tmpdir = util.tmpdir
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
 -- Runs a script (after the Lua text `pre`, run by the interpreter's -e,
 -- when given); returns exit status, stdout, stderr.

@@ -1,5 +1,5 @@
 -- Small helpers shared by the specs: whole-file reads and writes, shell
--- quoting, and temporary files removed by `cleanup()` (call it in teardown).
+-- quoting, temporary directories, and temporary files removed by `cleanup()` (call it in teardown).
 local M = {}
 
 function M.quote(s)
@@ -12,6 +12,24 @@ function M.slurp(path)
   local s = f:read("a")
   f:close()
   return s
+end
+
+-- The file's bytes, or nil when it does not exist (yet): for files a child
+-- process may or may not have written.
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- A fresh empty directory (not removed by cleanup(): the callers do).
+function M.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. M.quote(d)))
+  return d
 end
 
 function M.write_file(path, bytes)
