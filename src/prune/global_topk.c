@@ -51,16 +51,17 @@ static uint64_t key_at(const prune_view *v, sy_dtype dt, int64_t i) {
     }
 }
 
-/* Pass 1 over one tensor: active count, histogram of key >> shift (active
-** weights only) and the largest active key (for the NaN check). Neighbours
-** often fall in the same bucket, so HIST_WAYS histograms (summed by the
-** caller) keep consecutive increments from waiting on each other. */
+/* Pass 1 over one tensor: active count and histogram of key >> shift
+** (active weights only). Neighbours often fall in the same bucket, so
+** HIST_WAYS histograms (summed by the caller) keep consecutive increments
+** from waiting on each other. NaN and Inf land in the top buckets, which
+** the caller checks instead of tracking the largest key here (a running
+** maximum was a dependency chain through every element: a third of the pass). */
 #define HIST_LOOP(T, U)                                                                 \
-    static void hist_##T(prune_view *v, int shift, int64_t *hist, uint64_t *max_key) {  \
+    static void hist_##T(prune_view *v, int shift, int64_t *hist) {                     \
         const unsigned char *w = v->w;                                                  \
         const uint8_t *m = v->m;                                                        \
         const U sign_off = (U)~((U)1 << (sizeof(U) * 8 - 1));                           \
-        U top = 0;                                                                      \
         int64_t i, active = 0;                                                          \
         for (i = 0; i < v->n; i++) {                                                    \
             U key, on = (U)(m[i] != 0);                                                 \
@@ -68,11 +69,8 @@ static uint64_t key_at(const prune_view *v, sy_dtype dt, int64_t i) {
             key &= sign_off;                                                            \
             hist[(i & (HIST_WAYS - 1)) * DIGIT_SIZE + (int64_t)(key >> shift)] += (int64_t)on; \
             active += (int64_t)on;                                                      \
-            key &= (U)0 - on;                                                           \
-            top = key > top ? key : top;                                                \
         }                                                                               \
         v->active = active;                                                             \
-        if ((uint64_t)top > *max_key) *max_key = (uint64_t)top;                         \
     }
 
 HIST_LOOP(u32, uint32_t)
@@ -229,18 +227,21 @@ typedef struct prune_job {
 } prune_job;
 
 /* Pass 1 over views[0..n): job->hist[0..DIGIT_SIZE) gets the top-digit
-** histogram of the active keys, *max_key the largest active key. */
-static void histogram(prune_view *views, int64_t n, const prune_job *job, uint64_t *max_key) {
-    int64_t i, b;
+** histogram of the active keys. Returns whether an active key may be NaN:
+** one is in the bucket of Inf or above (nan_check then looks exactly). */
+static int histogram(prune_view *views, int64_t n, const prune_job *job) {
+    const int shift = job->bits - DIGIT_BITS;
+    int64_t i, b, suspect = 0;
     int way;
     memset(job->hist, 0, HIST_WAYS * DIGIT_SIZE * sizeof *job->hist);
-    *max_key = 0;
     for (i = 0; i < n; i++) {
-        if (job->dt == SY_F32) hist_u32(&views[i], job->bits - DIGIT_BITS, job->hist, max_key);
-        else hist_u64(&views[i], job->bits - DIGIT_BITS, job->hist, max_key);
+        if (job->dt == SY_F32) hist_u32(&views[i], shift, job->hist);
+        else hist_u64(&views[i], shift, job->hist);
     }
     for (way = 1; way < HIST_WAYS; way++)
         for (b = 0; b < DIGIT_SIZE; b++) job->hist[b] += job->hist[way * DIGIT_SIZE + b];
+    for (b = (int64_t)(job->nan_above >> shift); b < DIGIT_SIZE; b++) suspect += job->hist[b];
+    return suspect > 0;
 }
 
 /* One scope: views[0..n) (the set's tensors first..first+n-1) ranked together. */
@@ -248,19 +249,20 @@ static sy_status update_scope(sy_prune_result *res, prune_view *views, int64_t n
                               const prune_job *job) {
     const int shift = job->bits - DIGIT_BITS;
     int64_t i, total = 0, active = 0, k, below;
-    uint64_t max_key = 0, tau;
+    uint64_t tau;
     prune_cand *buf = job->buf;
     size_t nbytes = 0;
     double want;
+    int suspect;
+    sy_status st;
     for (i = 0; i < n; i++) views[i].base = i ? views[i - 1].base + views[i - 1].n : 0;
-    histogram(views, n, job, &max_key);
+    suspect = histogram(views, n, job);
     for (i = 0; i < n; i++) {
         active += views[i].active;
         /* compat: a fully pruned tensor leaves the denominator */
         if (job->mode == SY_PRUNE_EXACT || views[i].active > 0) total += views[i].n;
     }
-    if (max_key > job->nan_above)
-        return nan_check(views, n, job->dt, job->nan_above, first, job->names);
+    if (suspect && (st = nan_check(views, n, job->dt, job->nan_above, first, job->names))) return st;
     res->total += total;
     res->active += active;
     /* Compared in double before any conversion, so compat targets such as
@@ -344,9 +346,7 @@ sy_status sy_prune_update(sy_prune_result *res, sy_tensor *const *weights, sy_te
         buf_bytes = (size_t)(largest + 1) * sizeof *job.buf;
         if (!(job.buf = sy_mem_alloc(buf_bytes))) st = SY_ERR_OOM;
         for (i = 0; i < n && st == SY_OK; i++) {
-            uint64_t max_key;
-            histogram(views + i, 1, &job, &max_key);
-            if (max_key > job.nan_above) st = nan_check(views + i, 1, job.dt, job.nan_above, i, names);
+            if (histogram(views + i, 1, &job)) st = nan_check(views + i, 1, job.dt, job.nan_above, i, names);
         }
         for (i = 0; i < n && st == SY_OK; i++) st = update_scope(res, views + i, 1, i, &job);
         res->threshold = NAN;

@@ -420,6 +420,26 @@ static void test_nan(void) {
     release_all(m, 2);
 }
 
+/* Inf is a magnitude like any other (the largest): it lands in the top
+** bucket with the NaNs, so the exact check must let it through. */
+static void test_inf(void) {
+    static const double a[4] = {4, 1, 3, 2};
+    sy_dtype dts[2] = {SY_F32, SY_F64};
+    int d;
+    for (d = 0; d < 2; d++) {
+        sy_tensor *w = vec(dts[d], 4, a), *m = ones_mask(4);
+        sy_prune_result r;
+        int64_t idx = 0;
+        sy_tensor_set(w, &idx, -INFINITY);
+        CHECK_OK(sy_prune_update(&r, &w, &m, 1, 0.5, SY_PRUNE_EXACT, SY_PRUNE_GLOBAL, NULL));
+        CHECK(r.pruned == 2 && strcmp(bits(m), "1010") == 0);
+        CHECK_OK(sy_prune_update(&r, &w, &m, 1, 0.75, SY_PRUNE_EXACT, SY_PRUNE_LAYER, NULL));
+        CHECK(strcmp(bits(m), "1000") == 0 && isinf(at(w, 0)));
+        sy_tensor_release(w);
+        sy_tensor_release(m);
+    }
+}
+
 static void test_argument_errors(void) {
     sy_tensor *w32 = vec(SY_F32, 4, NULL), *w64 = vec(SY_F64, 4, NULL), *m4 = ones_mask(4);
     sy_tensor *m3 = ones_mask(3), *mf = vec(SY_F32, 4, NULL), *wi = vec(SY_I64, 4, NULL);
@@ -515,6 +535,7 @@ int main(void) {
     test_random_against_naive();
     test_narrow_bucket();
     test_nan();
+    test_inf();
     test_argument_errors();
     test_allocation_failure();
     test_bool_masks_and_mask_ops();
