@@ -44,7 +44,7 @@ function Scaler:fit(t)
   -- NaN or Inf anywhere in a column makes its statistics NaN or Inf: name the
   -- first such column and what is in it
   if (shift - shift):isnan():sum():item() + (scale - scale):isnan():sum():item() > 0 then
-    local flat = x:dim() == 2 and x or x:view(-1, 1)
+    local flat = x:dim() == 2 and x or x:reshape(-1, 1)
     local nans, infs = flat:isnan():sum(1), flat:abs():eq(math.huge):sum(1)
     for j = 1, flat:size(2) do
       local n, i = nans[j], infs[j]
