@@ -296,19 +296,7 @@ local PARSE = {
 }
 
 local function parse(argv)
-  local o = {}
-  local by_flag = {}
-  for _, f in ipairs(FLAGS) do by_flag[f[1]] = f end
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
-    name = name or a
-    local f = by_flag[name]
-    if f == nil then study.usage_error("unknown flag %s", name) end
-    o[f[4]], i = study.flag_value(f, argv, i, inline, PARSE)
-    i = i + 1
-  end
+  local o = study.parse_flags(FLAGS, PARSE, argv, {})
   local d = o.quick and { rounds = 1, epochs = 1, lengths = { 7 }, large_rows = 20000, large_epochs = 1,
                           startup_runs = 3, infer_calls = 50 }
     or { rounds = 3, epochs = 5, lengths = { 7, 30, 60 }, large_rows = 200000, large_epochs = 2,

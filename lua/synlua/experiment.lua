@@ -579,18 +579,9 @@ end
 -- experiment.help) over a --grid file over M.DEFAULTS; the study flags are
 -- parsed by synlua.study. Raises { usage = message } on a bad flag.
 function M.parse_args(argv)
-  local by_flag = {}
-  for _, f in ipairs(GRID_FLAGS) do by_flag[f[1]] = f end
-  local g, rest, files = {}, {}, {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
-    name = name or a
-    local f = by_flag[name]
-    if f then
-      g[f[4]], i = study.flag_value(f, argv, i, inline, GRID_PARSE)
-    elseif a:sub(1, 1) ~= "-" or a == "-" then
+  local rest, files = {}, {}
+  local g = study.parse_flags(GRID_FLAGS, GRID_PARSE, argv, {}, function(a, name, inline, i)
+    if a:sub(1, 1) ~= "-" or a == "-" then
       files[#files + 1] = a
     else
       rest[#rest + 1] = a
@@ -600,8 +591,8 @@ function M.parse_args(argv)
         rest[#rest + 1] = argv[i]
       end
     end
-    i = i + 1
-  end
+    return i
+  end)
   if #files > 0 and not g.merge then
     usage_error("unexpected argument '%s' (the grid takes flags; files only with --merge)", files[1])
   end

@@ -174,6 +174,36 @@ local PARSE = {
   end,
 }
 
+--- study.parse_flags(flags, parse, argv, o [, other]) -> o: reads the
+-- flags of argv (`--flag value` or `--flag=value`) that are rows of flags
+-- ({flag, value name, help, key}) into o[key], each value through
+-- study.flag_value with `parse`. Any other argument goes to
+-- other(arg, name, inline, i), which returns the index of the last argument
+-- it took; without `other` it is a usage error. The scripts, the grid and
+-- the benchmarks parse their flags with it.
+function M.parse_flags(flags, parse, argv, o, other)
+  local by_flag = {}
+  for _, f in ipairs(flags) do by_flag[f[1]] = f end
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    name = name or a
+    local f = by_flag[name]
+    if f then
+      o[f[4]], i = M.flag_value(f, argv, i, inline, parse)
+    elseif other then
+      i = other(a, name, inline, i)
+    elseif a:sub(1, 1) == "-" then
+      usage_error("unknown flag %s", name)
+    else
+      usage_error("unexpected argument '%s' (the scripts take only flags)", a)
+    end
+    i = i + 1
+  end
+  return o
+end
+
 --- study.parse_args(argv [, defaults]) -> options: the flags above over the
 -- defaults (M.DEFAULTS, then `defaults`). Raises { usage = message } on a
 -- bad flag.
@@ -181,21 +211,7 @@ function M.parse_args(argv, defaults)
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(defaults or {}) do o[k] = v end
-  local by_flag = {}
-  for _, f in ipairs(FLAGS) do by_flag[f[1]] = f end
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
-    name = name or a
-    local f = by_flag[name]
-    if f == nil then
-      if a:sub(1, 1) == "-" then usage_error("unknown flag %s", name) end
-      usage_error("unexpected argument '%s' (the scripts take only flags)", a)
-    end
-    o[f[4]], i = M.flag_value(f, argv, i, inline, PARSE)
-    i = i + 1
-  end
+  M.parse_flags(FLAGS, PARSE, argv, o)
   if o.stop_after and not (o.save or o.resume) then
     usage_error("--stop-after needs --save PATH (or --resume PATH) to keep the work done")
   end
