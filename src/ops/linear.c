@@ -15,6 +15,7 @@
 #include "../core/threads.h"
 #include "gemm.h"
 #include "layers.h"
+#include "simd.h"
 
 #define SY_TYPED_BODY "linear.c"
 #include "typed.h"
@@ -47,15 +48,26 @@ typedef struct {
     int64_t N, out;
 } SY_FN(colsum_job);
 
-/* db = column sums of dy, columns split between tasks, rows in order. */
-static void SY_FN(colsum)(void *ctx, int task, int n_tasks) {
+/* Columns per pass of the bias gradient: a local block of sums that the
+** compiler keeps in vector registers (summing into db itself, it must
+** assume db may alias dy and goes one element at a time). */
+#define COLSUM_BLOCK 64
+
+/* db = column sums of dy, columns split between tasks, each column summed
+** over the rows in order (the same bits for any split). */
+SY_SIMD_CLONES static void SY_FN(colsum)(void *ctx, int task, int n_tasks) {
     const SY_FN(colsum_job) *j = ctx;
-    int64_t lo, hi, r, c;
+    SY_REAL acc[COLSUM_BLOCK];
+    int64_t lo, hi, c0, r, c, n;
     sy_split(j->out, 16, task, n_tasks, &lo, &hi);
-    for (c = lo; c < hi; c++) j->db[c] = 0;
-    for (r = 0; r < j->N; r++) {
-        const SY_REAL *g = j->dy + r * j->out;
-        for (c = lo; c < hi; c++) j->db[c] += g[c];
+    for (c0 = lo; c0 < hi; c0 += COLSUM_BLOCK) {
+        n = hi - c0 < COLSUM_BLOCK ? hi - c0 : COLSUM_BLOCK;
+        for (c = 0; c < n; c++) acc[c] = 0;
+        for (r = 0; r < j->N; r++) {
+            const SY_REAL *g = j->dy + r * j->out + c0;
+            for (c = 0; c < n; c++) acc[c] += g[c];
+        }
+        memcpy(j->db + c0, acc, sizeof *acc * (size_t)n);
     }
 }
 
