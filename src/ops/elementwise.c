@@ -2,7 +2,8 @@
 ** elementwise.c -- broadcasting binary ops, unary ops, clamp and where:
 ** the front ends (argument checks, result dtype and shape) and the CPU
 ** kernels. float32 and float64 operands of one dtype take typed loops that
-** the compiler vectorises; mixed dtypes go through double.
+** the compiler vectorises (AVX2 where the CPU has it: SY_SIMD_CLONES); mixed
+** dtypes go through double.
 */
 #include <math.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "../core/iter.h"
 #include "cpu.h"
 #include "ops.h"
+#include "simd.h"
 
 static const char *const binop_names[SY_BINOP_COUNT] = {
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod",
@@ -118,12 +120,12 @@ struct bin_ctx {
     default: return 0;                                                           \
     }
 
-static int bin_row_f32(const struct bin_ctx *c, int64_t n, char **p, const int64_t *bs) {
+SY_SIMD_CLONES static int bin_row_f32(const struct bin_ctx *c, int64_t n, char **p, const int64_t *bs) {
     int64_t i;
     BIN_FLOAT_CASES(float, powf, fmodf)
 }
 
-static int bin_row_f64(const struct bin_ctx *c, int64_t n, char **p, const int64_t *bs) {
+SY_SIMD_CLONES static int bin_row_f64(const struct bin_ctx *c, int64_t n, char **p, const int64_t *bs) {
     int64_t i;
     BIN_FLOAT_CASES(double, pow, fmod)
 }
@@ -236,12 +238,12 @@ struct un_ctx {
 #define F32_FN(name) name##f
 #define F64_FN(name) name
 
-static int un_row_f32(const struct un_ctx *c, int64_t n, char **p, const int64_t *bs) {
+SY_SIMD_CLONES static int un_row_f32(const struct un_ctx *c, int64_t n, char **p, const int64_t *bs) {
     int64_t i;
     UN_FLOAT_CASES(float, F32_FN)
 }
 
-static int un_row_f64(const struct un_ctx *c, int64_t n, char **p, const int64_t *bs) {
+SY_SIMD_CLONES static int un_row_f64(const struct un_ctx *c, int64_t n, char **p, const int64_t *bs) {
     int64_t i;
     UN_FLOAT_CASES(double, F64_FN)
 }
