@@ -1,8 +1,9 @@
 /*
 ** linear.c -- y = x w^T + b over all rows at once, and its backward: one
 ** GEMM for the forward, one each for dx and dw (see layers.h), each split
-** across the pool when it is big (gemm.h), and the bias gradient's column
-** sums split by columns.
+** across the pool when it is big (gemm.h) -- on two threads dx and dw run
+** side by side instead -- and the bias gradient's column sums split by
+** columns.
 **
 ** The kernels are written once over SY_REAL: this file includes itself
 ** twice, for float and double, and the public functions below dispatch on
@@ -16,6 +17,10 @@
 #include "gemm.h"
 #include "layers.h"
 #include "simd.h"
+
+/* Below this many multiply-adds per product, backward's two products stay
+** on the calling thread (gemm.c's threshold for splitting one). */
+#define LINEAR_PAIR_MIN_MACS ((int64_t)1 << 18)
 
 #define SY_TYPED_BODY "linear.c"
 #include "typed.h"
@@ -71,10 +76,37 @@ SY_SIMD_CLONES static void SY_FN(colsum)(void *ctx, int task, int n_tasks) {
     }
 }
 
+typedef struct {
+    SY_REAL *dx, *dw;
+    const SY_REAL *dy, *x, *w;
+    const SY_FN(colsum_job) *cj;
+    int64_t N, in, out;
+} SY_FN(bwd_job);
+
+/* Task 0: dx; task 1: dw, then db. */
+static void SY_FN(bwd_pair)(void *ctx, int task, int n_tasks) {
+    const SY_FN(bwd_job) *j = ctx;
+    (void)n_tasks;
+    if (task == 0) {
+        SY_GEMM(0, 0, j->N, j->in, j->out, 1, j->dy, j->out, j->w, j->in, 0, j->dx, j->in);
+        return;
+    }
+    SY_GEMM(1, 0, j->out, j->in, j->N, 1, j->dy, j->out, j->x, j->in, 0, j->dw, j->in);
+    if (j->cj->db) SY_FN(colsum)((void *)j->cj, 0, 1);
+}
+
 static void SY_FN(linear_bwd)(SY_REAL *dx, SY_REAL *dw, SY_REAL *db, const SY_REAL *dy,
                               const SY_REAL *x, const SY_REAL *w, int64_t N, int64_t in,
                               int64_t out) {
     SY_FN(colsum_job) cj = {db, dy, N, out};
+    SY_FN(bwd_job) bj = {dx, dw, dy, x, w, &cj, N, in, out};
+    /* On two threads dx and dw (the same multiply-adds) run side by side, one
+    ** whole product per thread: splitting each of them instead makes both
+    ** threads pack the shared operand and run narrower kernels. */
+    if (dx && dw && N * in * out >= LINEAR_PAIR_MIN_MACS && sy_parallel_width() == 2) {
+        sy_parallel_run(SY_FN(bwd_pair), &bj, 2);
+        return;
+    }
     if (dx) SY_GEMM(0, 0, N, in, out, 1, dy, out, w, in, 0, dx, in);
     if (dw) SY_GEMM(1, 0, out, in, N, 1, dy, out, x, in, 0, dw, in);
     if (db) sy_parallel_run(SY_FN(colsum), &cj, N * out < (1 << 16) ? 1 : sy_parallel_width());
