@@ -96,6 +96,7 @@ sy_status sy_ag_reshape(sy_tensor **out, sy_tensor *t, int ndim, const int64_t *
 sy_status sy_ag_expand(sy_tensor **out, sy_tensor *t, int ndim, const int64_t *size);
 sy_status sy_ag_unsqueeze(sy_tensor **out, sy_tensor *t, int dim);
 sy_status sy_ag_squeeze(sy_tensor **out, sy_tensor *t, int dim);
+sy_status sy_ag_unfold(sy_tensor **out, sy_tensor *t, int dim, int64_t size, int64_t step);
 /* reductions, matmul, joining, indexing, selection (grad_ops.c) */
 sy_status sy_ag_reduce(sy_tensor **out, sy_tensor **indices, sy_redop op, sy_tensor *a, int dim,
                        int keepdim, int correction);

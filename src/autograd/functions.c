@@ -543,6 +543,54 @@ sy_status sy_ag_expand(sy_tensor **out, sy_tensor *t, int ndim, const int64_t *s
                         expand_backward, &node);
 }
 
+/* unfold: an element in k overlapping windows receives the sum of its k
+** gradients. Slice j of every window (the gradient's last index j) lies on
+** distinct input elements, so adding the slices one j at a time accumulates
+** without an add ever reading what it writes (as PyTorch's unfold_backward). */
+static sy_status unfold_backward(sy_node *n, sy_tensor *const *go, sy_tensor **gi) {
+    sy_tensor *a = n->inputs[0], *g = go[0], *z = NULL;
+    const int dim = (int)n->ints[0];
+    const int64_t size = n->ints[1], step = n->ints[2];
+    sy_status st = SY_OK;
+    int64_t j;
+    if (!g) return SY_OK;
+    if ((st = sy_tensor_new(&z, a->dtype, a->ndim, a->size))) return st;
+    for (j = 0; j < size && st == SY_OK; j++) {
+        sy_tensor *dst = NULL, *src = NULL;
+        /* the inputs at offset j of every window: every step-th from j (a
+        ** 0-d input is its one window's one element) */
+        if ((st = sy_tensor_alias(&dst, z)) == SY_OK) {
+            if (a->ndim > 0) {
+                dst->offset += j * z->stride[dim];
+                dst->size[dim] = g->size[dim];
+                dst->stride[dim] *= step;
+            }
+            if ((st = sy_tensor_select(&src, g, g->ndim - 1, j)) == SY_OK)
+                st = sy_binary_out(dst, SY_OP_ADD, dst, src);
+        }
+        sy_tensor_release(dst);
+        sy_tensor_release(src);
+    }
+    if (st) {
+        sy_tensor_release(z);
+        return st;
+    }
+    gi[0] = z;
+    return SY_OK;
+}
+
+sy_status sy_ag_unfold(sy_tensor **out, sy_tensor *t, int dim, int64_t size, int64_t step) {
+    sy_node *node;
+    sy_status st = finish_unary(sy_tensor_unfold(out, t, dim, size, step), out, t,
+                                "UnfoldBackward", unfold_backward, &node);
+    if (node) {
+        node->ints[0] = dim;
+        node->ints[1] = size;
+        node->ints[2] = step;
+    }
+    return st;
+}
+
 sy_status sy_ag_check_inplace(const char *op, const sy_tensor *t) {
     if (sy_grad_enabled() && t->requires_grad)
         return sy_error(SY_ERR_ARG,

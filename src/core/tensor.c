@@ -293,6 +293,47 @@ sy_status sy_tensor_transpose(sy_tensor **out, const sy_tensor *t, int d0, int d
     return SY_OK;
 }
 
+/* torch.Tensor.unfold: windows of `size` elements every `step` along dim.
+** dim shrinks to the window count and a last dimension walks inside a
+** window with dim's old stride; overlapping windows (step < size) share
+** elements, so the view must not be written through. */
+sy_status sy_tensor_unfold(sy_tensor **out, const sy_tensor *t, int dim, int64_t size,
+                           int64_t step) {
+    char s1[SY_SHAPE_STRLEN];
+    int64_t len, stride;
+    sy_status st;
+    *out = NULL;
+    /* A 0-d tensor unfolds as one element along dim 0 (as in PyTorch). */
+    if (t->ndim == 0 && dim != 0)
+        return sy_error(SY_ERR_INDEX, "unfold: dimension %d out of range for a 0-d tensor "
+                        "(expected 0)", dim);
+    if (t->ndim > 0 && (st = check_dim("unfold", t, dim))) return st;
+    if (t->ndim >= SY_MAX_DIMS)
+        return sy_error(SY_ERR_SHAPE, "unfold: the result would have more than %d dimensions",
+                        SY_MAX_DIMS);
+    len = t->ndim == 0 ? 1 : t->size[dim];
+    stride = t->ndim == 0 ? 1 : t->stride[dim];
+    if (size < 1 || size > len)
+        return sy_error(SY_ERR_ARG, "unfold: window size %lld must be in 1..%lld, the size of "
+                        "dimension %d of shape %s", (long long)size, (long long)len, dim,
+                        sy_shape_str(s1, sizeof s1, t->ndim, t->size));
+    if (step < 1)
+        return sy_error(SY_ERR_ARG, "unfold: step must be at least 1, got %lld", (long long)step);
+    if ((st = sy_tensor_alias(out, t))) return st;
+    if (t->ndim == 0) {
+        (*out)->ndim = 1;
+        (*out)->size[0] = 1;
+        (*out)->stride[0] = 1;
+        return SY_OK;
+    }
+    (*out)->size[dim] = (len - size) / step + 1;
+    (*out)->stride[dim] = step * stride;
+    (*out)->size[t->ndim] = size;
+    (*out)->stride[t->ndim] = stride;
+    (*out)->ndim = t->ndim + 1;
+    return SY_OK;
+}
+
 sy_status sy_tensor_permute(sy_tensor **out, const sy_tensor *t, const int *dims) {
     int seen[SY_MAX_DIMS] = {0}, i;
     sy_status st;

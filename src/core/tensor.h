@@ -102,6 +102,11 @@ sy_status sy_tensor_narrow(sy_tensor **out, const sy_tensor *t, int dim, int64_t
 sy_status sy_tensor_select(sy_tensor **out, const sy_tensor *t, int dim, int64_t index);
 sy_status sy_tensor_transpose(sy_tensor **out, const sy_tensor *t, int dim0, int dim1);
 sy_status sy_tensor_permute(sy_tensor **out, const sy_tensor *t, const int *dims);
+/* Sliding windows (torch.Tensor.unfold): dim becomes (size_dim - size) / step + 1
+** windows and a last dimension of length size is appended. A 0-d tensor unfolds
+** along dim 0 with size 1 into a [1] tensor. */
+sy_status sy_tensor_unfold(sy_tensor **out, const sy_tensor *t, int dim, int64_t size,
+                           int64_t step);
 /* size may contain one -1 (inferred). Fails if the strides do not allow a view. */
 sy_status sy_tensor_view(sy_tensor **out, const sy_tensor *t, int ndim, const int64_t *size);
 sy_status sy_tensor_expand(sy_tensor **out, const sy_tensor *t, int ndim, const int64_t *size);

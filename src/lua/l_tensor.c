@@ -706,6 +706,32 @@ static int m_transpose(lua_State *L) {
     return 1;
 }
 
+/* t:unfold(dim, size, step): sliding windows as a view (torch.Tensor.unfold).
+** The checks are here so the messages count dimensions from 1. */
+static int m_unfold(lua_State *L) {
+    sy_tensor *t = sylua_checktensor(L, 1);
+    lua_Integer size = luaL_checkinteger(L, 3), step = luaL_checkinteger(L, 4);
+    int dim = 0;
+    int64_t len = 1;
+    sy_tensor **slot;
+    if (t->ndim == 0) {   /* as in PyTorch: one window of one element */
+        lua_Integer d = luaL_checkinteger(L, 2);
+        if (d != 1 && d != -1)
+            luaL_argerror(L, 2, lua_pushfstring(L, "dimension %I out of range for a 0-d tensor "
+                                                "(expected 1 or -1)", d));
+    } else {
+        dim = sylua_checkdim(L, 2, t, 0);
+        len = t->size[dim];
+    }
+    if (size < 1 || size > len)
+        luaL_argerror(L, 3, lua_pushfstring(L, "window size %I must be in 1..%I, the size of "
+                                            "dimension %d", size, (lua_Integer)len, dim + 1));
+    if (step < 1) luaL_argerror(L, 4, lua_pushfstring(L, "step must be at least 1, got %I", step));
+    slot = sylua_newbox(L);
+    sylua_check(L, sy_ag_unfold(slot, t, dim, size, step));
+    return 1;
+}
+
 static int m_t(lua_State *L) {
     sy_tensor *t = sylua_checktensor(L, 1);
     if (t->ndim > 2)
@@ -1124,7 +1150,7 @@ static const luaL_Reg both_funcs[] = {
     {"permute", m_permute},     {"view", m_view},               {"reshape", m_reshape},
     {"flatten", m_flatten},     {"expand", m_expand},           {"unsqueeze", m_unsqueeze},
     {"squeeze", m_squeeze},     {"clone", m_clone},             {"contiguous", m_contiguous},
-    {"numel", m_numel},         {NULL, NULL}};
+    {"numel", m_numel},         {"unfold", m_unfold},           {NULL, NULL}};
 
 static const luaL_Reg method_funcs[] = {
     {"size", m_size},

@@ -110,6 +110,41 @@ static void test_view_reshape(void) {
     sy_tensor_release(t);
 }
 
+/* unfold: torch's shape and strides over the same storage, the 0-d case,
+** and errors that name the argument and the shape. */
+static void test_unfold(void) {
+    int64_t size[2] = {7, 3}, idx[3] = {1, 2, 1};
+    sy_tensor *t = arange_f32(2, size), *u = NULL, *s = NULL;
+    CHECK_OK(sy_tensor_unfold(&u, t, 0, 3, 2));   /* windows of rows 0-2, 2-4, 4-6 */
+    CHECK(u->storage == t->storage && u->ndim == 3);
+    CHECK(u->size[0] == 3 && u->size[1] == 3 && u->size[2] == 3);
+    CHECK(u->stride[0] == 6 && u->stride[1] == 1 && u->stride[2] == 3);
+    /* window 1 (rows 2..4), column 2, its 2nd row: t[3][2] */
+    CHECK(sy_tensor_get(u, idx) == 3 * 3 + 2);
+    sy_tensor_release(u);
+    CHECK_OK(sy_tensor_unfold(&u, t, 1, 2, 5));   /* a gap: only columns 0-1 */
+    CHECK(u->size[0] == 7 && u->size[1] == 1 && u->size[2] == 2 && u->stride[1] == 5);
+    sy_tensor_release(u);
+    CHECK_FAILS(sy_tensor_unfold(&u, t, 0, 8, 1), SY_ERR_ARG);
+    CHECK(strstr(sy_error_message(), "unfold: window size 8 must be in 1..7, the size of "
+                                     "dimension 0 of shape [7,3]") != NULL);
+    CHECK(u == NULL);
+    CHECK_FAILS(sy_tensor_unfold(&u, t, 1, 0, 1), SY_ERR_ARG);
+    CHECK_FAILS(sy_tensor_unfold(&u, t, 0, 2, 0), SY_ERR_ARG);
+    CHECK(strstr(sy_error_message(), "unfold: step must be at least 1, got 0") != NULL);
+    CHECK_FAILS(sy_tensor_unfold(&u, t, 2, 1, 1), SY_ERR_INDEX);
+    CHECK(strstr(sy_error_message(), "unfold: dimension 2 out of range for a 2-d tensor") != NULL);
+    CHECK_FAILS(sy_tensor_unfold(&u, t, -1, 1, 1), SY_ERR_INDEX);
+    CHECK_OK(sy_tensor_new(&s, SY_F64, 0, NULL));
+    CHECK_OK(sy_tensor_unfold(&u, s, 0, 1, 3));
+    CHECK(u->ndim == 1 && u->size[0] == 1 && u->storage == s->storage);
+    sy_tensor_release(u);
+    CHECK_FAILS(sy_tensor_unfold(&u, s, 0, 2, 1), SY_ERR_ARG);
+    CHECK_FAILS(sy_tensor_unfold(&u, s, 1, 1, 1), SY_ERR_INDEX);
+    sy_tensor_release(s);
+    sy_tensor_release(t);
+}
+
 static void test_expand_broadcast(void) {
     int64_t s1[2] = {3, 1}, s2[1] = {4}, to[2] = {3, 4}, bad[2] = {3, 5};
     int64_t out[SY_MAX_DIMS];
@@ -266,6 +301,7 @@ int main(void) {
     test_create();
     test_views_share_storage();
     test_view_reshape();
+    test_unfold();
     test_expand_broadcast();
     test_copy_dtypes();
     test_elementwise();
