@@ -212,10 +212,25 @@ static sy_status check_index_args(const char *op, const sy_tensor *t, int dim,
     return SY_OK;
 }
 
-/* index_select of a contiguous tensor: for every index, the slab of
+/* Whether the dimensions after dim form one contiguous block, so that each
+** selected slice is one run of memory: true of any contiguous tensor, and of
+** windows unfolded from a series ([N, L, D] with strides (D, D, 1)), which as
+** a whole are not contiguous. Size-1 dimensions have no stride to respect. */
+static int inner_is_block(const sy_tensor *t, int dim) {
+    int64_t expected = 1;
+    int d;
+    for (d = t->ndim - 1; d > dim; d--) {
+        if (t->size[d] != 1 && t->stride[d] != expected) return 0;
+        expected *= t->size[d];
+    }
+    return 1;
+}
+
+/* index_select when inner_is_block: for every index the slab of
 ** t->size[dim+1..] elements below it is contiguous in both source and
 ** output, so each is one memcpy (a batch of windows gathered for training
-** is [B, L, D] rows of L*D floats) instead of one iterator step per element. */
+** is [B, L, D] rows of L*D floats) instead of one iterator step per element.
+** The dimensions before dim may have any strides. */
 static sy_status index_select_rows(sy_tensor *out, const sy_tensor *t, int dim,
                                    const sy_tensor *index) {
     const int64_t esize = sy_dtype_size(t->dtype), n = index->size[0];
@@ -234,10 +249,16 @@ static sy_status index_select_rows(sy_tensor *out, const sy_tensor *t, int dim,
     }
     if (inner == 0) return SY_OK;
     for (o = 0; o < outer; o++) {
-        const char *s = src + o * t->size[dim] * inner * esize;
+        int64_t rest = o, at = 0;
+        const char *s;
+        for (d = dim - 1; d >= 0; d--) {   /* o as an index over dims 0..dim-1 */
+            at += rest % t->size[d] * t->stride[d];
+            rest /= t->size[d];
+        }
+        s = src + at * esize;
         for (i = 0; i < n; i++) {
             int64_t k = *(const int64_t *)(ix + i * index->stride[0] * 8);
-            memcpy(dst, s + k * inner * esize, (size_t)(inner * esize));
+            memcpy(dst, s + k * t->stride[dim] * esize, (size_t)(inner * esize));
             dst += inner * esize;
         }
     }
@@ -257,7 +278,7 @@ sy_status sy_index_select(sy_tensor **out, const sy_tensor *t, int dim, const sy
                         sy_shape_str(s1, sizeof s1, index->ndim, index->size));
     memcpy(size, t->size, sizeof size);
     size[dim] = index->size[0];
-    if (sy_tensor_is_contiguous(t)) {
+    if (inner_is_block(t, dim)) {
         if ((st = sy_tensor_empty(out, t->dtype, t->ndim, size))) return st;
         if ((st = index_select_rows(*out, t, dim, index))) {
             sy_tensor_release(*out);
