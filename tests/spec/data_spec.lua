@@ -561,3 +561,122 @@ describe("batch iterator", function()
     has(errmsg(sy.data.loader, X, y, { seed = 1.5 }), "seed must be an integer")
   end)
 end)
+
+describe("windows are views of the series", function()
+  -- Bitwise equality of two tensors of the same shape and dtype.
+  local function bits(a, b)
+    assert.are.same(a:size(), b:size())
+    assert.are.equal(a:dtype(), b:dtype())
+    assert.are.equal(a:numel(), a:eq(b):sum():item())
+  end
+
+  local function materialised(d)
+    local c = {}
+    for k, v in pairs(d) do c[k] = v end
+    for _, s in ipairs({ "train", "val", "test" }) do
+      c[s] = { X = d[s].X:contiguous(), y = d[s].y }
+    end
+    return c
+  end
+
+  -- 300 rows of a noisy sine and two features
+  local function series_frame()
+    sy.manual_seed(3)
+    local t = sy.arange(1, 301):double()
+    local close = (t * 0.07):sin() * 10 + 50 + sy.randn(300):double() * 0.3
+    local vol = sy.rand(300):double() * 100
+    return sy.data.frame({ { "close", close:totable() }, { "volume", vol:totable() },
+                           { "trend", (t * 0.01):totable() } })
+  end
+
+  it("shares X's storage with strides (D, D, 1) and the values of a row-by-row copy", function()
+    sy.manual_seed(2)
+    local X, y = sy.randn(20, 3), sy.randn(20)
+    local Xw = sy.data.windows(X, y, 5, 2)
+    assert.are.same({ 14, 5, 3 }, Xw:size())
+    assert.are.same({ 3, 3, 1 }, Xw:stride())
+    assert.are.equal("float32", Xw:dtype())
+    for i = 1, 14 do bits(X:narrow(1, i, 5), Xw[i]) end
+    X[4][2] = 99   -- X is float32 and contiguous: Xw is a view of it
+    assert.are.equal(99, Xw[1][4][2])
+    assert.are.equal(99, Xw[4][1][2])
+    -- a float64 or strided X is converted once, then viewed; values unchanged
+    local Xd = sy.randn(3, 20):double():t()
+    local Wd = sy.data.windows(Xd, y, 5)
+    assert.are.same({ 3, 3, 1 }, Wd:stride())
+    for i = 1, 15 do bits(Xd:narrow(1, i, 5):float(), Wd[i]) end
+    -- batches gathered from the view are contiguous copies of the windows
+    local idx = sy.tensor({ 14, 1, 7 }, "int64")
+    local b = Xw:index_select(1, idx)
+    assert.is_true(b:is_contiguous())
+    bits(Xw:contiguous():index_select(1, idx), b)
+    -- sy.save writes the windows' values (bench/vs_pytorch.lua hands them to PyTorch)
+    local path = os.tmpname()
+    sy.save(path, { X = Xw })
+    local back = sy.load(path).X
+    os.remove(path)
+    bits(Xw:contiguous(), back)
+  end)
+
+  it("every model and recurrent layer gives the same bits on a window view as on its copy", function()
+    local L, D = 8, 3
+    sy.manual_seed(4)
+    local Xw = sy.data.windows(sy.randn(60, D), sy.randn(60), L)
+    local chunk = Xw:narrow(1, 5, 16)          -- what predict passes: a strided view
+    assert.is_false(chunk:is_contiguous())
+    local models = {
+      sy.models.RNN({ input_dim = D, hidden = 6 }),
+      sy.models.LSTM({ input_dim = D, hidden = 6 }),
+      sy.models.PaperPatchTST({ input_dim = D, seq_len = L, d_model = 8, heads = 2, layers = 1, d_ff = 16 }),
+      sy.models.PatchTST({ input_dim = D, seq_len = L, horizon = 2, patch_len = 4, stride = 2, d_model = 8,
+                           heads = 2, layers = 1, d_ff = 16, dropout = 0 }),
+      sy.nn.GRU({ input_size = D, hidden_size = 5, batch_first = true }),
+      sy.nn.LSTM({ input_size = D, hidden_size = 5, batch_first = true }),
+      sy.nn.RNN({ input_size = D, hidden_size = 5, batch_first = true }),
+      sy.nn.Linear(D, 4),
+    }
+    for _, m in ipairs(models) do
+      local function run(x)
+        m:zero_grad()
+        local out = m(x)
+        if type(out) == "table" and not sy.is_tensor(out) then out = out[1] end
+        out:sum():backward()
+        local grads = {}
+        for name, p in pairs(m:named_parameters()) do grads[name] = p.grad:clone() end
+        return out, grads
+      end
+      local a, ga = run(chunk)
+      local b, gb = run(chunk:contiguous())
+      bits(a, b)
+      for name, g in pairs(ga) do bits(g, gb[name]) end
+    end
+  end)
+
+  it("train, evaluate and predict as materialised windows do, bit for bit", function()
+    sy.set_num_threads(1)
+    local d = sy.data.prepare(series_frame(), { seq_len = 10, protocol = "clean", target = "close" })
+    assert.is_false(d.train.X:is_contiguous())
+    local c = materialised(d)
+    for _, case in ipairs({ { "LSTM", "none" }, { "RNN", "mc" }, { "LSTM", "prune" } }) do
+      local function trial(data)
+        return sy.train.trial({ data = data, method = case[2], protocol = "clean", epochs = 3, seed = 11,
+          arch = case[1]:lower(), batch_size = 32,
+          model = function(o) return sy.models[case[1]]({ input_dim = 3, hidden = 8, dropout = o.dropout }) end })
+      end
+      local a, b = trial(d), trial(c)
+      assert.are.equal(3, #a.train_losses)
+      assert.are.same(b.train_losses, a.train_losses)
+      assert.are.same(b.val_losses, a.val_losses)
+      assert.are.equal(b.mae, a.mae)
+      assert.are.equal(b.rmse, a.rmse)
+      bits(a.prediction, b.prediction)
+    end
+    -- unshuffled batches are narrow()ed views of the windows
+    local m = sy.models.LSTM({ input_dim = 3, hidden = 8 })
+    bits(sy.train.predict(m, d.test.X, { batch_size = 7 }), sy.train.predict(m, c.test.X, { batch_size = 7 }))
+    local l1, l2 = {}, {}
+    for xb in sy.data.loader(d.train.X, d.train.y, { batch_size = 50 }):iter() do l1[#l1 + 1] = m(xb) end
+    for xb in sy.data.loader(c.train.X, c.train.y, { batch_size = 50 }):iter() do l2[#l2 + 1] = m(xb) end
+    for i = 1, #l2 do bits(l1[i], l2[i]) end
+  end)
+end)

@@ -16,6 +16,12 @@ end
 
 -- sy.data.windows(X, y, L [, h = 1]) -> Xw [N, L, D] float32, yw [N, h]
 -- float32 (or [N, h, C] when y is [T, C]).
+-- Xw is a view of X (X itself when X is a contiguous float32 tensor, else of
+-- a float32 contiguous copy): window i shares rows i .. i+L-1 with its
+-- neighbours instead of holding a copy, so N windows cost T x D floats, not
+-- N x L x D. Writing into X changes the windows. Xw is not contiguous
+-- (strides D, D, 1: each window is one run of L x D floats, which
+-- index_select copies whole); :view on it fails, use :reshape or :contiguous.
 function M.windows(X, y, L, h)
   h = h or 1
   if not sy.is_tensor(X) or X:dim() ~= 2 then error("windows: X must be a [T, D] tensor", 2) end
@@ -24,7 +30,7 @@ function M.windows(X, y, L, h)
   end
   check_count(L, "the window length L", "windows", 1)
   check_count(h, "the horizon h", "windows", 1)
-  local T, D = X:size(1), X:size(2)
+  local T = X:size(1)
   if y:size(1) ~= T then
     error(string.format("windows: X has %d rows, y has %d", T, y:size(1)), 2)
   end
@@ -32,11 +38,12 @@ function M.windows(X, y, L, h)
   if N < 1 then
     error(string.format("windows: %d rows are too few for windows of length %d with horizon %d", T, L, h), 2)
   end
-  -- One gather per tensor: row indices [N, L] = window start + offset.
+  -- [N, D, L] windows over rows 1 .. N+L-1 (the last h rows are only
+  -- targets), read as [N, L, D].
+  local Xw = X:float():contiguous():narrow(1, 1, N + L - 1):unfold(1, L, 1):transpose(2, 3)
+  -- The targets are small ([N, h]): one gather, row indices = start + offset.
   local starts = sy.arange(1, N + 1):view(N, 1)
-  local xidx = (starts + sy.arange(0, L):view(1, L)):view(N * L)
   local yidx = (starts + sy.arange(L, L + h):view(1, h)):view(N * h)
-  local Xw = X:float():index_select(1, xidx):view(N, L, D)
   local yw = y:float():index_select(1, yidx)
   if y:dim() == 1 then yw = yw:view(N, h) else yw = yw:view(N, h, y:size(2)) end
   return Xw, yw
