@@ -7,14 +7,19 @@ OPENBLAS_NUM_THREADS=1:
         --threads 1 --epochs 5 [--dropout P] [--prune s_min,s_max,warmup,total,every] \
         [--infer-calls N]
 
-FILE is the safetensors file synlua wrote (X [N, L, D] float32, y [N, 1]
-float32: the training windows), so both sides train on identical tensors.
+FILE is the safetensors file synlua wrote: S [N + L - 1, D] float32, the
+series rows the N training windows cover, y [N, 1] float32 their targets and
+L [1] int64 the window length. The windows X [N, L, D] are a view of S
+(S.unfold(0, L, 1).transpose(1, 2): window i is rows i .. i+L-1, strides
+(D, D, 1)), as synlua's side builds them, so both sides train on identical
+values and neither holds N x L x D floats.
 
 The models are the paper's (REFERENCE.md 3) with synlua's parameter names;
 the loop is the reference code's (Algorithm 4): forward, MSE, zero_grad,
 backward, maybe prune, Adam step, masks multiplied in again, loss.item().
 Batches of 64 from a fresh randperm each epoch, gathered by indexing (the
-same work as synlua's loader; a DataLoader over a TensorDataset would
+same work as synlua's loader: X[idx] on the view copies whole windows into
+a contiguous [B, L, D] batch; a DataLoader over a TensorDataset would
 collate sample by sample and be slower). Pruning: the reference code's
 mechanics (REFERENCE.md 2): N counts the tensors that still have an active
 weight, k = floor(s * N) - (N - active), nothing when k <= 0 or k >= active,
@@ -224,8 +229,10 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     data = read_safetensors(a.data)
-    X, y = data["X"], data["y"]
-    N, L, D = X.shape
+    S, y, L = data["S"], data["y"], int(data["L"][0])
+    X = S.unfold(0, L, 1).transpose(1, 2)
+    N, _, D = X.shape
+    assert N == y.shape[0], "the file's series and targets disagree"
     model = build(a.model, D, L, a.dropout)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     pruner = None

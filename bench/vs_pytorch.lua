@@ -8,9 +8,13 @@
 -- threads (1, 2) both sides train the same job: the AAPL_data.csv training
 -- windows of the paper protocol (features and scaling as sy.study builds
 -- them), batch 64, Adam lr 1e-3, shuffled batches, 5 epochs, no early
--- stopping and no evaluation in the timed part. synlua writes the windows
--- once to a temporary safetensors file that both sides read, so they train
--- on identical tensors. Every run is its own process (this script with
+-- stopping and no evaluation in the timed part. synlua writes the series
+-- rows the training windows cover (S [N + L - 1, D]), their targets y and L
+-- once to a temporary safetensors file that both sides read; each side
+-- builds the N windows [N, L, D] as a view of S with its own library's
+-- unfold (no N x L x D copy, as each tool would window a long series), so
+-- they train on identical values and the peak RSS shows what each does with
+-- the series. Every run is its own process (this script with
 -- --child for synlua, bench/torch_twin.py for PyTorch), so peak RSS (VmHWM
 -- at the end of the run) is per job; the sides alternate within each round
 -- (which goes first flips every round) and each figure is the median over
@@ -171,8 +175,13 @@ local function child(argv)
   local calls, want_floor = math.tointeger(tonumber(argv[7])), argv[8] == "1"
   sy.set_num_threads(threads)
   local data = sy.load(file)
-  local X, y = data.X, data.y
-  local N, L, D = X:size(1), X:size(2), X:size(3)
+  local S, y, L = data.S, data.y, data.L:item()
+  -- the windows as a view of the series, as sy.data.windows builds them
+  -- (which itself needs the target rows after the last window, not in the
+  -- file): window i is rows i .. i+L-1, strides (D, D, 1)
+  local X = S:unfold(1, L, 1):transpose(2, 3)
+  local N, D = X:size(1), X:size(3)
+  assert(N == y:size(1), "the file's series and targets disagree")
   local floor, flops
   if want_floor then floor, flops = lstm_floor_seconds(BATCH, L, D, 64) end
 
@@ -356,12 +365,20 @@ os.remove(TMP)
 assert(os.execute("mkdir -p " .. q(TMP)), "cannot make a temporary directory")
 local function cleanup() os.execute("rm -rf " .. q(TMP)) end
 
--- The training windows of a prepared split, the first `o.windows` of them
--- when asked, written once for both sides.
+-- The training windows X [N, L, D] of a prepared split (the first
+-- `o.windows` of them when asked), written once for both sides as the series
+-- rows they cover, S [N + L - 1, D]: the first window's L rows, then the last
+-- row of each later window (whether X is a view of the series or a copy).
+-- Re-windowing S must give X back exactly: the children train on that.
 local function write_windows(path, X, y)
   if o.windows and o.windows < X:size(1) then X, y = X:narrow(1, 1, o.windows), y:narrow(1, 1, o.windows) end
-  sy.save(path, { X = X:contiguous(), y = y:contiguous() })
-  return X:size(1)
+  local N, L = X:size(1), X:size(2)
+  local S = sy.cat({ X:select(1, 1), X:narrow(1, 2, N - 1):select(2, L) }, 1):contiguous()
+  if S:unfold(1, L, 1):transpose(2, 3):ne(X):sum():item() ~= 0 then
+    error("write_windows: the windows are not consecutive rows of one series")
+  end
+  sy.save(path, { S = S, y = y:contiguous(), L = sy.tensor({ L }):long() })
+  return N
 end
 
 -- A seeded random walk of `rows` days with open/high/low/volume beside the
