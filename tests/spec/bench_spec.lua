@@ -1,5 +1,6 @@
 -- bench/vs_pytorch.lua keeps working: a quick synlua-only run on one batch
--- of the AAPL windows prints the report (header, one row per model x method
+-- of the AAPL windows (written as the series they cover, re-windowed by the
+-- child) prints the report (header, one row per model x method
 -- x threads with synlua's numbers, inference, start-up, pruning overhead)
 -- and valid JSON; a bad flag is a usage error. The full benchmark is run by
 -- hand on a quiet machine.
@@ -167,6 +168,17 @@ describe("bench/vs_pytorch.lua", function()
     assert.is_true(valid_json(js), js)
     local _, count = js:gsub('"seconds_per_epoch":[%d%.e%-]+', "")
     assert.are.equal(12, count)                 -- 6 cells x 2 thread counts, synlua only
+    -- each run trained on the 64 windows it rebuilt from the shared series
+    -- file and reports its final training loss (how a change to the data
+    -- path is shown to leave training unchanged)
+    local _, nwin = js:gsub('"windows":64[,}]', "")
+    assert.are.equal(12, nwin)
+    local losses = 0
+    for v in js:gmatch('"final_loss":([^,}]+)') do
+      losses = losses + 1
+      assert.is_true(tonumber(v) ~= nil and tonumber(v) > 0, v)
+    end
+    assert.are.equal(12, losses)
     assert.truthy(js:find('"pytorch":{}', 1, true))
   end)
 
