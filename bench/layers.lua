@@ -3,9 +3,9 @@
 --   LSTM and RNN: batch 64, length 60, 10 features, hidden 64
 --   encoder: 2 post-norm blocks, batch 64, 15 tokens, d 64, 4 heads, ff 256
 --
---   build/synlua bench/layers.lua [rounds [reps]]     (defaults 3 and 10)
--- (PyTorch comes from Debian's python3-torch at /usr/bin/python3; without it
--- only synlua's numbers are printed.)
+--   build/synlua bench/layers.lua [rounds [reps]] [--no-torch]   (defaults 3 and 10)
+-- (PyTorch comes from Debian's python3-torch at /usr/bin/python3; without it,
+-- or with --no-torch, only synlua's numbers are printed.)
 --
 -- The machine may be shared, so the protocol is built to survive other load:
 -- the sides alternate -- each round runs synlua and then PyTorch at 1 thread,
@@ -26,9 +26,14 @@
 local sy = require("synlua")
 local nn = sy.nn
 
-local ROUNDS = math.tointeger(tonumber(arg and arg[1] or "3"))
-local REPS = math.tointeger(tonumber(arg and arg[2] or "10"))
-assert(ROUNDS and ROUNDS >= 1 and REPS and REPS >= 1, "usage: layers.lua [rounds [reps]]")
+local USAGE = "usage: layers.lua [rounds [reps]] [--no-torch]"
+local numbers, NO_TORCH = {}, false
+for _, a in ipairs(arg or {}) do
+  if a == "--no-torch" then NO_TORCH = true else numbers[#numbers + 1] = a end
+end
+local ROUNDS = math.tointeger(tonumber(numbers[1] or "3"))
+local REPS = math.tointeger(tonumber(numbers[2] or "10"))
+assert(ROUNDS and ROUNDS >= 1 and REPS and REPS >= 1 and #numbers <= 2, USAGE)
 local BLOCKS, THREADS, CASES = 3, { 1, 2 }, { "lstm", "rnn", "encoder" }
 local B, T, D, H = 64, 60, 10, 64
 
@@ -131,7 +136,7 @@ end
 local torch_version
 local function torch_times(threads)
   local dir = arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or "bench"
-  local p = io.open("/usr/bin/python3") and io.popen(
+  local p = not NO_TORCH and io.open("/usr/bin/python3") and io.popen(
     ("OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 /usr/bin/python3 %s/layers_torch.py %d %d %d 2>/dev/null")
     :format(threads, dir, threads, REPS, BLOCKS))
   if not p then return nil end

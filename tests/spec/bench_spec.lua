@@ -2,8 +2,10 @@
 -- of the AAPL windows (written as the series they cover, re-windowed by the
 -- child) prints the report (header, one row per model x method
 -- x threads with synlua's numbers, inference, start-up, pruning overhead)
--- and valid JSON; a bad flag is a usage error. The full benchmark is run by
--- hand on a quiet machine.
+-- and valid JSON; a bad flag is a usage error. bench/layers.lua, at one
+-- round of one step without PyTorch, prints every layer at both thread
+-- counts and the LSTM's and encoder's GEMM floors. The full benchmarks are
+-- run by hand on a quiet machine.
 local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
 local SOURCE_DIR = os.getenv("SYNLUA_SOURCE_DIR") or "."
 local DATA = assert(os.getenv("SYNLUA_DATA"), "SYNLUA_DATA is not set")
@@ -190,5 +192,41 @@ describe("bench/vs_pytorch.lua", function()
     status, _, err = run("--rounds 0")
     assert.are.equal(2, status)
     assert.truthy(err:find("--rounds expects a positive integer", 1, true), err)
+  end)
+end)
+
+describe("bench/layers.lua", function()
+  it("times every layer at 1 and 2 threads and puts the GEMM floors beside them (synlua only)", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. q(dir)))
+    local _, _, status = os.execute(("cd %s && %s bench/layers.lua 1 1 --no-torch >%s/out 2>%s/err")
+      :format(q(SOURCE_DIR), q(BIN), q(dir), q(dir)))
+    local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
+    os.execute("rm -rf " .. q(dir))
+    assert.are.equal(0, status, err)
+    assert.truthy(out:match("^## synlua [%d%.]+ vs PyTorch %(not found%)"), out)
+    local rows = 0
+    for _, case in ipairs({ "lstm", "rnn", "encoder" }) do
+      for _, t in ipairs({ "1", "2" }) do
+        local line = out:match("\n(| " .. case .. " | " .. t .. " |[^\n]*)")
+        assert.truthy(line, case .. " at " .. t .. " thread(s) missing:\n" .. out)
+        local c = cells(line)
+        assert.is_true(tonumber(c[3]) > 0 and tonumber(c[4]) > 0, line)   -- synlua ms, CPU ms
+        assert.are.equal("-", c[5], line)                                   -- no PyTorch
+        rows = rows + 1
+      end
+    end
+    assert.are.equal(6, rows)
+    assert.truthy(out:match("LSTM GEMM%-bound floor %(raw cblas_sgemm on the same shapes, 1 thread%): [%d%.]+ ms"))
+    for _, t in ipairs({ 1, 2 }) do
+      assert.truthy(out:match(("Encoder at %d thread%%(s%%): its GEMMs %%(543 MFLOP%%) by raw cblas_sgemm take [%%d%%.]+ ms"):format(t)), out)
+    end
+    assert.truthy(out:find("- lstm, 1 thread: ", 1, true))
+  end)
+
+  it("rejects a bad argument", function()
+    local _, _, status = os.execute(("cd %s && %s bench/layers.lua 1 x >/dev/null 2>&1"):format(q(SOURCE_DIR), q(BIN)))
+    assert.are_not.equal(0, status)
   end)
 end)
