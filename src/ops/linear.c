@@ -22,6 +22,11 @@
 ** on the calling thread (gemm.c's threshold for splitting one). */
 #define LINEAR_PAIR_MIN_MACS ((int64_t)1 << 18)
 
+/* Columns per pass of the bias gradient: a local block of sums that the
+** compiler keeps in vector registers (summing into db itself, it must
+** assume db may alias dy and goes one element at a time). */
+#define COLSUM_BLOCK 64
+
 #define SY_TYPED_BODY "linear.c"
 #include "typed.h"
 
@@ -52,11 +57,6 @@ typedef struct {
     const SY_REAL *dy;
     int64_t N, out;
 } SY_FN(colsum_job);
-
-/* Columns per pass of the bias gradient: a local block of sums that the
-** compiler keeps in vector registers (summing into db itself, it must
-** assume db may alias dy and goes one element at a time). */
-#define COLSUM_BLOCK 64
 
 /* db = column sums of dy, columns split between tasks, each column summed
 ** over the rows in order (the same bits for any split). */

@@ -28,6 +28,9 @@
 #include "layers.h"
 #include "simd.h"
 
+/* columns of layer norm's dw and db summed per pass (layer_norm_dwb) */
+#define LN_DWB_BLOCK 64
+
 typedef float v4f __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 
@@ -266,9 +269,6 @@ static void SY_FN(layer_norm_dx)(SY_REAL *dx, const SY_REAL *dy, const SY_REAL *
 /* dw and db for the columns [c0, c1), each summed over the rows in order,
 ** LN_DWB_BLOCK columns at a time in local sums that vectorise (summing into
 ** dw and db themselves, the compiler must assume they alias dy). */
-#ifndef LN_DWB_BLOCK
-#define LN_DWB_BLOCK 64
-#endif
 SY_SIMD_CLONES static void SY_FN(layer_norm_dwb)(SY_REAL *dw, SY_REAL *db, const SY_REAL *dy,
                                                  const SY_REAL *x, const SY_REAL *mean,
                                                  const SY_REAL *rstd, int64_t N, int64_t D,
