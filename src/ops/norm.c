@@ -7,13 +7,16 @@
 ** with xhat = (x - mean) rstd and g = dy w, over the n values normalised
 ** together,
 **     dx = rstd (g - mean(g) - xhat mean(g xhat)),
-** dw = sum(dy xhat), db = sum(dy). The sums within a row (layer norm) or a
-** channel (batch norm) run in double for both dtypes.
+** dw = sum(dy xhat), db = sum(dy). The sums within a channel (batch norm)
+** and a double row run in double. Float layer norm rows, the hot path of
+** the encoders, run on eight float lanes (SY_SIMD_CLONES, see simd.h) with
+** double kept where it buys precision cheaply: the per-row scalars, the
+** mean above all (layer_norm_rows_f32); PyTorch accumulates float rows in
+** float too. dw and db sum over rows in the tensors' dtype.
 **
 ** Layer norm's rows are split across the pool, and its dw and db (sums over
 ** rows) by columns, each column summed over the rows in order, so results do
-** not depend on the thread count. Float rows take their sums on four double
-** lanes (one SIMD register: SY_SIMD_CLONES, see simd.h).
+** not depend on the thread count.
 **
 ** The kernels are written once over SY_REAL: this file includes itself
 ** twice, for float and double, and the public functions below dispatch on
@@ -21,6 +24,7 @@
 */
 #ifndef SY_REAL
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -32,93 +36,202 @@
 #define LN_DWB_BLOCK 64
 
 typedef float v4f __attribute__((vector_size(16)));
-typedef double v4d __attribute__((vector_size(32)));
 
-/* four floats from p, widened */
-SY_INLINE void load4d(v4d *v, const float *p) {
-    v4f f;
-    memcpy(&f, p, sizeof f);
-    *v = __builtin_convertvector(f, v4d);
+/* The sum of eight float lanes in a fixed order, as a tree of vector adds
+** (fewer instructions than lane by lane). */
+SY_INLINE float hsum8(const sy_v8f *v) {
+    v4f lo, hi;
+    memcpy(&lo, v, sizeof lo);
+    memcpy(&hi, (const char *)v + sizeof lo, sizeof hi);
+    lo += hi;
+    return (lo[0] + lo[2]) + (lo[1] + lo[3]);
 }
 
-SY_INLINE double sum4d(const v4d *v) { return ((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3]); }
+/* Float row r with every sum and the output in double: the rows whose
+** float sums overflow or underflow (layer_norm_rows_f32). */
+static void layer_norm_row_wide(float *y, float *mean, float *rstd, const float *x,
+                                const float *w, const float *b, int64_t r, int64_t D,
+                                double eps) {
+    const float *xr = x + r * D;
+    float *yr = y + r * D;
+    double s = 0, v = 0, m, rs;
+    int64_t j;
+    for (j = 0; j < D; j++) s += xr[j];
+    m = s / (double)D;
+    for (j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m);
+    rs = 1 / sqrt(v / (double)D + eps);
+    mean[r] = (float)m;
+    rstd[r] = (float)rs;
+    for (j = 0; j < D; j++) {
+        double h = (xr[j] - m) * rs;
+        if (w) h *= w[j];
+        if (b) h += b[j];
+        yr[j] = (float)h;
+    }
+}
 
-/* The float rows [r0, r1): two passes (mean, then squared deviations) in
-** double lanes, then y = (x - mean) rstd w + b in double per element. */
+/* Pass 3 of a float row: y = ((x - mh) - ml) rs w + b, with c0, c1, c2 the
+** broadcast mh, ml, rs; has_w and has_b are constants where the row is
+** unswitched. Whole vectors, then one partial. */
+SY_INLINE void ln_y_row(float *yr, const float *xr, const float *w, const float *b, int64_t D,
+                        const sy_v8f *c0, const sy_v8f *c1, const sy_v8f *c2, int has_w,
+                        int has_b) {
+    sy_v8f t, wv, bv;
+    int64_t j;
+    int n;
+    #pragma GCC unroll 4
+    for (j = 0; j + 8 <= D; j += 8) {
+        sy_v8_load(&t, xr + j, 8);
+        t = ((t - *c0) - *c1) * *c2;
+        if (has_w) {
+            sy_v8_load(&wv, w + j, 8);
+            t *= wv;
+        }
+        if (has_b) {
+            sy_v8_load(&bv, b + j, 8);
+            t += bv;
+        }
+        sy_v8_store(yr + j, &t, 8);
+    }
+    if ((n = (int)(D - j)) > 0) {
+        sy_v8_load(&t, xr + j, n);
+        t = ((t - *c0) - *c1) * *c2;
+        if (has_w) {
+            sy_v8_load(&wv, w + j, n);
+            t *= wv;
+        }
+        if (has_b) {
+            sy_v8_load(&bv, b + j, n);
+            t += bv;
+        }
+        sy_v8_store(yr + j, &t, n);
+    }
+}
+
+/* The float rows [r0, r1) in three passes over eight float lanes:
+**  1. the sum of x - x[0] (shifted by the first value, so a row with a large
+**     mean loses no precision in the sum); mean = x[0] + sum / D in double;
+**  2. the sum of squared deviations d = (x - mh) - ml, the mean split in a
+**     float head mh and tail ml: x - mh is exact when x is near the mean,
+**     so d carries the double mean's precision;
+**  3. y = d rstd w + b.
+** The lanes are summed by a fixed tree (hsum8), the scalar tail and the
+** per-row scalars in double. Rows whose float sum of squares overflowed (or
+** is NaN), or underflowed with an eps too small to hide it, are redone in
+** double (layer_norm_row_wide). */
 SY_SIMD_CLONES static void layer_norm_rows_f32(float *y, float *mean, float *rstd, const float *x,
                                                const float *w, const float *b, int64_t r0,
                                                int64_t r1, int64_t D, double eps) {
     const double inv_d = D > 0 ? 1.0 / (double)D : 0;
+    const int64_t D8 = D & ~(int64_t)7;
     int64_t r, j;
     for (r = r0; r < r1; r++) {
         const float *xr = x + r * D;
         float *yr = y + r * D;
-        v4d s4 = {0}, v4 = {0}, t;
-        double s, v, m, rs;
-        for (j = 0; j + 4 <= D; j += 4) {
-            load4d(&t, xr + j);
-            s4 += t;
+        const float x0 = D > 0 ? xr[0] : 0;
+        sy_v8f acc = {0}, t, c0, c1, c2;
+        double s, v, m;
+        float mh, ml, rs;
+        sy_v8_set1(&c0, x0);
+        #pragma GCC unroll 4
+        for (j = 0; j < D8; j += 8) {
+            sy_v8_load(&t, xr + j, 8);
+            acc += t - c0;
         }
-        for (s = sum4d(&s4); j < D; j++) s += xr[j];
-        m = s * inv_d;
-        for (j = 0; j + 4 <= D; j += 4) {
-            load4d(&t, xr + j);
-            t -= m;
-            v4 += t * t;
+        for (s = hsum8(&acc); j < D; j++) s += xr[j] - x0;
+        m = x0 + s * inv_d;
+        mh = (float)m;
+        ml = (float)(m - mh);
+        sy_v8_set1(&c0, mh);
+        sy_v8_set1(&c1, ml);
+        acc = (sy_v8f){0};
+        #pragma GCC unroll 4
+        for (j = 0; j < D8; j += 8) {
+            sy_v8_load(&t, xr + j, 8);
+            t = (t - c0) - c1;
+            acc += t * t;
         }
-        for (v = sum4d(&v4); j < D; j++) v += (xr[j] - m) * (xr[j] - m);
-        rs = 1 / sqrt(v * inv_d + eps);
-        mean[r] = (float)m;
-        rstd[r] = (float)rs;
-        if (w && b)
-            for (j = 0; j < D; j++) yr[j] = (float)((xr[j] - m) * rs * w[j] + b[j]);
-        else
-            for (j = 0; j < D; j++) {
-                double h = (xr[j] - m) * rs;
-                if (w) h *= w[j];
-                if (b) h += b[j];
-                yr[j] = (float)h;
-            }
+        for (v = hsum8(&acc); j < D; j++) {
+            const float d = (xr[j] - mh) - ml;
+            v += d * d;
+        }
+        if (!(v <= FLT_MAX) || (v * inv_d < 1e-30 && eps < 1e-30)) {
+            layer_norm_row_wide(y, mean, rstd, x, w, b, r, D, eps);
+            continue;
+        }
+        rs = (float)(1 / sqrt(v * inv_d + eps));
+        mean[r] = mh;
+        rstd[r] = rs;
+        sy_v8_set1(&c2, rs);
+        if (w && b) ln_y_row(yr, xr, w, b, D, &c0, &c1, &c2, 1, 1);   /* the usual case, unswitched */
+        else ln_y_row(yr, xr, w, b, D, &c0, &c1, &c2, w != NULL, b != NULL);
     }
 }
 
-/* dx for the float rows [r0, r1), with g = dy w:
-** rstd (g - mean(g) - xhat mean(g xhat)), the sums on double lanes. */
+/* dx of one float row, with g = dy w and xhat = (x - mean) rstd:
+** rstd (g - mean(g) - xhat mean(g xhat)), the two sums on eight float lanes.
+** has_w is a constant where the row is unswitched. */
+SY_INLINE void ln_dx_row(float *dxr, const float *gr, const float *xr, const float *w, float m,
+                         float rs, double inv_d, int64_t D, int has_w) {
+    sy_v8f sg8 = {0}, sgx8 = {0}, g, xh, wv, vm, vrs, vmg, vmgx;
+    double sg, sgx;
+    int64_t j;
+    int n;
+    sy_v8_set1(&vm, m);
+    sy_v8_set1(&vrs, rs);
+    #pragma GCC unroll 4
+    for (j = 0; j + 8 <= D; j += 8) {
+        sy_v8_load(&g, gr + j, 8);
+        if (has_w) {
+            sy_v8_load(&wv, w + j, 8);
+            g *= wv;
+        }
+        sy_v8_load(&xh, xr + j, 8);
+        xh = (xh - vm) * vrs;
+        sg8 += g;
+        sgx8 += g * xh;
+    }
+    sg = hsum8(&sg8);
+    sgx = hsum8(&sgx8);
+    for (; j < D; j++) {
+        const float gj = has_w ? gr[j] * w[j] : gr[j];
+        sg += gj;
+        sgx += gj * ((xr[j] - m) * rs);
+    }
+    sy_v8_set1(&vmg, (float)(sg * inv_d));
+    sy_v8_set1(&vmgx, (float)(sgx * inv_d));
+    #pragma GCC unroll 4
+    for (j = 0; j + 8 <= D; j += 8) {
+        sy_v8_load(&g, gr + j, 8);
+        if (has_w) {
+            sy_v8_load(&wv, w + j, 8);
+            g *= wv;
+        }
+        sy_v8_load(&xh, xr + j, 8);
+        g = vrs * ((g - vmg) - ((xh - vm) * vrs) * vmgx);
+        sy_v8_store(dxr + j, &g, 8);
+    }
+    if ((n = (int)(D - j)) > 0) {
+        sy_v8_load(&g, gr + j, n);
+        if (has_w) {
+            sy_v8_load(&wv, w + j, n);
+            g *= wv;
+        }
+        sy_v8_load(&xh, xr + j, n);
+        g = vrs * ((g - vmg) - ((xh - vm) * vrs) * vmgx);
+        sy_v8_store(dxr + j, &g, n);
+    }
+}
+
+/* dx for the float rows [r0, r1). */
 SY_SIMD_CLONES static void layer_norm_dx_f32(float *dx, const float *dy, const float *x,
                                              const float *mean, const float *rstd, const float *w,
                                              int64_t r0, int64_t r1, int64_t D) {
     const double inv_d = D > 0 ? 1.0 / (double)D : 0;
-    int64_t r, j;
+    int64_t r;
     for (r = r0; r < r1; r++) {
-        const float *xr = x + r * D, *gr = dy + r * D;
-        const double m = mean[r], rs = rstd[r];
-        float *dxr = dx + r * D;
-        v4d sg4 = {0}, sgx4 = {0}, g, xv, wv;
-        double sg, sgx, mg, mgx;
-        for (j = 0; j + 4 <= D; j += 4) {
-            load4d(&g, gr + j);
-            if (w) {
-                load4d(&wv, w + j);
-                g *= wv;
-            }
-            load4d(&xv, xr + j);
-            sg4 += g;
-            sgx4 += g * ((xv - m) * rs);
-        }
-        sg = sum4d(&sg4);
-        sgx = sum4d(&sgx4);
-        for (; j < D; j++) {
-            const double gj = w ? (double)gr[j] * w[j] : gr[j];
-            sg += gj;
-            sgx += gj * ((xr[j] - m) * rs);
-        }
-        mg = sg * inv_d;
-        mgx = sgx * inv_d;
-        if (w)
-            for (j = 0; j < D; j++)
-                dxr[j] = (float)(rs * ((double)gr[j] * w[j] - mg - (xr[j] - m) * rs * mgx));
-        else
-            for (j = 0; j < D; j++) dxr[j] = (float)(rs * (gr[j] - mg - (xr[j] - m) * rs * mgx));
+        if (w) ln_dx_row(dx + r * D, dy + r * D, x + r * D, w, mean[r], rstd[r], inv_d, D, 1);
+        else ln_dx_row(dx + r * D, dy + r * D, x + r * D, NULL, mean[r], rstd[r], inv_d, D, 0);
     }
 }
 
@@ -280,7 +393,7 @@ SY_SIMD_CLONES static void SY_FN(layer_norm_dwb)(SY_REAL *dw, SY_REAL *db, const
         for (j = 0; j < n; j++) sw[j] = sb[j] = 0;
         for (r = 0; r < N; r++) {
             const SY_REAL *xr = x + r * D + b0, *gr = dy + r * D + b0;
-            const double m = mean[r], rs = rstd[r];
+            const SY_REAL m = mean[r], rs = rstd[r];
             if (dw)
                 for (j = 0; j < n; j++) sw[j] += (SY_REAL)(gr[j] * (xr[j] - m) * rs);
             if (db)

@@ -137,6 +137,33 @@ describe("layers: values", function()
     assert.True(maxdiff(sy.layer_norm(x, nil, nil, 0.5), want) < 1e-12)
   end)
 
+  -- Float32 rows take their sums in float: shifted by the row's first value
+  -- and with the mean kept in two floats, so rows far from 0 lose nothing
+  -- (a plain float sum of 64 values near 1000 puts ~1e-4 into y). dx, dw
+  -- and db read the mean saved in float32, as PyTorch does, hence their
+  -- looser bounds. D = 37 takes the partial-vector paths.
+  it("layer_norm in float32 on rows with a large mean matches float64 on the same values", function()
+    for _, D in ipairs({ 64, 37 }) do
+      local x = sy.randn(200, D) + 1000
+      local w, b, g = sy.randn(D), sy.randn(D), sy.randn(200, D)
+      local function run(x_, w_, b_, g_)
+        x_, w_, b_ = leaf(x_), leaf(w_), leaf(b_)
+        local y = sy.layer_norm(x_, w_, b_)
+        y:backward(g_)
+        return { y, x_.grad, w_.grad, b_.grad }
+      end
+      local want = run(x:double(), w:double(), b:double(), g:double())
+      local got = run(x, w, b, g)
+      assert.equal("float32", got[1]:dtype())
+      local err = {}
+      for k = 1, 4 do err[k] = maxdiff(got[k]:double(), want[k]) end
+      assert.True(err[1] < 4e-6, "y off by " .. err[1])
+      assert.True(err[2] < 2e-4, "dx off by " .. err[2])
+      assert.True(err[3] < 4e-3, "dw off by " .. err[3])
+      assert.True(err[4] < 1e-4, "db off by " .. err[4])
+    end
+  end)
+
   it("gelu matches its formulas", function()
     local x = sy.linspace(-4, 4, 17, "float64")
     local exact, tanh = sy.gelu(x):totable(), sy.gelu(x, "tanh"):totable()
