@@ -6,9 +6,10 @@
 **   tanh:   y = x (1 + t) / 2 with t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3),
 **           y' = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2
 **
-** ReLU's backward is one branch-free pass: both operands are loaded before
-** the select, so the loop vectorises (a branch on random signs mispredicts
-** half the time).
+** Each pass is split across the pool above SY_ELEMENTWISE_SPLIT_MIN values
+** (act_run). ReLU's backward is one branch-free pass: both operands are
+** loaded before the select, so the loop vectorises (a branch on random
+** signs mispredicts half the time).
 **
 ** The kernels are written once over SY_REAL: this file includes itself
 ** twice, for float (erff, expf, tanhf) and double, and the public functions
@@ -18,6 +19,8 @@
 
 #include <math.h>
 
+#include "../core/iter.h"
+#include "../core/threads.h"
 #include "layers.h"
 #include "simd.h"
 
@@ -52,18 +55,60 @@
 
 #define DISPATCH(dt, fn, ...) ((dt) == SY_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
+/* One elementwise pass, split across the pool above SY_ELEMENTWISE_SPLIT_MIN
+** values (each value depends on its own inputs alone, so results do not
+** depend on the split). */
+typedef enum { ACT_GELU_FWD, ACT_GELU_BWD, ACT_RELU_BWD } act_kind;
+
+typedef struct {
+    act_kind kind;
+    sy_dtype dt;
+    sy_gelu_approx approx;
+    char *out;
+    const char *a, *b;   /* gelu_fwd: x; backwards: dy, x */
+    int64_t n;
+} act_job;
+
+static void act_task(void *ctx, int task, int n_tasks) {
+    const act_job *j = ctx;
+    const int64_t es = sy_dtype_size(j->dt);
+    int64_t lo, hi;
+    sy_split(j->n, 64, task, n_tasks, &lo, &hi);
+    if (lo >= hi) return;
+    switch (j->kind) {
+    case ACT_GELU_FWD:
+        DISPATCH(j->dt, gelu_fwd, (void *)(j->out + lo * es), (const void *)(j->a + lo * es),
+                 hi - lo, j->approx);
+        break;
+    case ACT_GELU_BWD:
+        DISPATCH(j->dt, gelu_bwd, (void *)(j->out + lo * es), (const void *)(j->a + lo * es),
+                 (const void *)(j->b + lo * es), hi - lo, j->approx);
+        break;
+    case ACT_RELU_BWD:
+        DISPATCH(j->dt, relu_bwd, (void *)(j->out + lo * es), (const void *)(j->a + lo * es),
+                 (const void *)(j->b + lo * es), hi - lo);
+        break;
+    }
+}
+
+static void act_run(act_kind kind, sy_tensor *out, const sy_tensor *a, const sy_tensor *b,
+                    int64_t n, sy_gelu_approx approx) {
+    act_job j = {kind, out->dtype, approx, sy_tensor_data(out), sy_tensor_data(a),
+                 b ? sy_tensor_data(b) : NULL, n};
+    sy_parallel_run(act_task, &j, sy_elementwise_tasks(n));
+}
+
 void sy_gelu_forward(sy_tensor *y, const sy_tensor *x, int64_t n, sy_gelu_approx approx) {
-    DISPATCH(x->dtype, gelu_fwd, sy_tensor_data(y), sy_tensor_data(x), n, approx);
+    act_run(ACT_GELU_FWD, y, x, NULL, n, approx);
 }
 
 void sy_gelu_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tensor *x, int64_t n,
                       sy_gelu_approx approx) {
-    DISPATCH(x->dtype, gelu_bwd, sy_tensor_data(dx), sy_tensor_data(dy), sy_tensor_data(x), n,
-             approx);
+    act_run(ACT_GELU_BWD, dx, dy, x, n, approx);
 }
 
 void sy_relu_backward(sy_tensor *dx, const sy_tensor *dy, const sy_tensor *x, int64_t n) {
-    DISPATCH(x->dtype, relu_bwd, sy_tensor_data(dx), sy_tensor_data(dy), sy_tensor_data(x), n);
+    act_run(ACT_RELU_BWD, dx, dy, x, n, SY_GELU_NONE);
 }
 
 #else /* ------------------------------------------- typed body (SY_REAL) */

@@ -3,7 +3,9 @@
 ** the front ends (argument checks, result dtype and shape) and the CPU
 ** kernels. float32 and float64 operands of one dtype take typed loops that
 ** the compiler vectorises (AVX2 where the CPU has it: SY_SIMD_CLONES); mixed
-** dtypes go through double.
+** dtypes go through double. The CPU kernels run through sy_iter_run_split,
+** which splits large tensors across the pool (the row functions only read
+** their context).
 */
 #include <math.h>
 #include <string.h>
@@ -186,7 +188,7 @@ static void bin_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
 void sy_cpu_binary(sy_binop op, sy_tensor *out, const sy_tensor *a, const sy_tensor *b) {
     struct bin_ctx c = {op, {out->dtype, a->dtype, b->dtype}};
     const sy_tensor *ops[3] = {out, a, b};
-    sy_iter_run(3, ops, out->ndim, out->size, bin_row, &c);
+    sy_iter_run_split(3, ops, out->ndim, out->size, bin_row, &c);
 }
 
 /* ---------------------------------------------------------- unary kernels */
@@ -263,7 +265,7 @@ static void un_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
 void sy_cpu_unary(sy_unop op, sy_tensor *out, const sy_tensor *a) {
     struct un_ctx c = {op, {out->dtype, a->dtype}};
     const sy_tensor *ops[2] = {out, a};
-    sy_iter_run(2, ops, out->ndim, out->size, un_row, &c);
+    sy_iter_run_split(2, ops, out->ndim, out->size, un_row, &c);
 }
 
 struct clamp_ctx {
@@ -288,7 +290,7 @@ static void clamp_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
 void sy_cpu_clamp(sy_tensor *out, const sy_tensor *a, double lo, double hi) {
     struct clamp_ctx c = {lo, hi, {out->dtype, a->dtype}};
     const sy_tensor *ops[2] = {out, a};
-    sy_iter_run(2, ops, out->ndim, out->size, clamp_row, &c);
+    sy_iter_run_split(2, ops, out->ndim, out->size, clamp_row, &c);
 }
 
 static void where_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
@@ -325,7 +327,7 @@ static void where_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
 void sy_cpu_where(sy_tensor *out, const sy_tensor *cond, const sy_tensor *a, const sy_tensor *b) {
     sy_dtype dt[4] = {out->dtype, cond->dtype, a->dtype, b->dtype};
     const sy_tensor *ops[4] = {out, cond, a, b};
-    sy_iter_run(4, ops, out->ndim, out->size, where_row, dt);
+    sy_iter_run_split(4, ops, out->ndim, out->size, where_row, dt);
 }
 
 /* ------------------------------------------------------------- front ends */

@@ -8,7 +8,8 @@
 ** against double references, special values and in-place use; attention
 ** (small SIMD products and the BLAS path) against a naive reference and
 ** across thread counts; linear across thread counts; layer norm against a
-** naive reference and across thread counts; Adam's vectorised float loop
+** naive reference and across thread counts; elementwise ops split over the
+** pool (bit for bit across thread counts); Adam's vectorised float loop
 ** (with and without a mask, split over threads) against a scalar reference,
 ** bit for bit.
 */
@@ -24,6 +25,7 @@
 #include "ops/attention.h"
 #include "ops/gemm.h"
 #include "ops/layers.h"
+#include "ops/ops.h"
 #include "ops/recurrent.h"
 #include "optim/prepare.h"
 
@@ -576,6 +578,88 @@ static void test_layer_norm(void) {
     CHECK(ok_threads);
 }
 
+/* ----------------------------------------------------------- elementwise */
+
+/* Every elementwise op over [1000, 257] float32 (above the split threshold,
+** so parts cut rows mid-way) at 2 and 3 threads equals one thread bit for
+** bit: binary ops contiguous, broadcast (bias) and with a 0-d operand, a
+** comparison, a transposed (strided) input, float64, unary ops through libm,
+** clamp, where, ReLU's and GELU's kernels; and an in-place add whose second
+** operand is the output shifted by one element, which must not be split. */
+#define EW_RESULTS 17
+static void ew_results(sy_tensor **r, sy_tensor *a, sy_tensor *b, sy_tensor *bias,
+                       sy_tensor *a64, const sy_tensor *shift0) {
+    const int64_t N = a->size[0], D = a->size[1], n = N * D;
+    sy_tensor *two = NULL, *zero = NULL, *aT = NULL, *cond = NULL, *buf = NULL, *dst = NULL,
+              *src = NULL;
+    int i = 0;
+    CHECK_OK(sy_scalar(&two, SY_F32, 2));
+    CHECK_OK(sy_scalar(&zero, SY_F32, 0));
+    CHECK_OK(sy_tensor_transpose(&aT, b, 0, 1));
+    CHECK_OK(sy_binary(&r[i++], SY_OP_ADD, a, b));
+    CHECK_OK(sy_binary(&r[i++], SY_OP_ADD, a, bias));
+    CHECK_OK(sy_binary(&r[i++], SY_OP_DIV, a, two));
+    CHECK_OK(sy_binary(&cond, SY_OP_GT, a, zero));
+    CHECK_OK(sy_tensor_to_dtype(&r[i++], cond, SY_F32));
+    CHECK_OK(sy_unary(&r[i++], SY_OP_NEG, aT));   /* b^T: strided rows */
+    CHECK_OK(sy_binary(&r[i++], SY_OP_MUL, a64, a64));
+    CHECK_OK(sy_unary(&r[i++], SY_OP_EXP, a));
+    CHECK_OK(sy_unary(&r[i++], SY_OP_TANH, a));
+    CHECK_OK(sy_unary(&r[i++], SY_OP_RELU, a));
+    CHECK_OK(sy_clamp(&r[i++], a, -0.5, 0.25));
+    CHECK_OK(sy_where(&r[i++], cond, a, b));
+    r[i] = empty(SY_F32, 2, SHAPE(N, D));
+    sy_relu_backward(r[i++], b, a, n);
+    r[i] = empty(SY_F32, 2, SHAPE(N, D));
+    sy_gelu_forward(r[i++], a, n, SY_GELU_NONE);
+    r[i] = empty(SY_F32, 2, SHAPE(N, D));
+    sy_gelu_forward(r[i++], a, n, SY_GELU_TANH);
+    r[i] = empty(SY_F32, 2, SHAPE(N, D));
+    sy_gelu_backward(r[i++], b, a, n, SY_GELU_NONE);
+    r[i] = empty(SY_F32, 2, SHAPE(N, D));
+    sy_gelu_backward(r[i++], b, a, n, SY_GELU_TANH);
+    /* buf[0:n] += buf[1:n+1] in place */
+    CHECK_OK(sy_tensor_clone(&buf, shift0));
+    CHECK_OK(sy_tensor_narrow(&dst, buf, 0, 0, n));
+    CHECK_OK(sy_tensor_narrow(&src, buf, 0, 1, n));
+    CHECK_OK(sy_binary_out(dst, SY_OP_ADD, dst, src));
+    r[i++] = buf;
+    CHECK(i == EW_RESULTS);
+    sy_tensor_release(two);
+    sy_tensor_release(zero);
+    sy_tensor_release(aT);
+    sy_tensor_release(cond);
+    sy_tensor_release(dst);
+    sy_tensor_release(src);
+}
+
+static void test_elementwise_threads(void) {
+    const int64_t N = 1000, D = 257;
+    sy_tensor *a = rand_scaled(SY_F32, 2, SHAPE(N, D), 3), *b = rand_tensor(SY_F32, 2, SHAPE(N, D));
+    sy_tensor *bias = rand_tensor(SY_F32, 1, SHAPE(D)), *a64 = rand_tensor(SY_F64, 2, SHAPE(N, D));
+    sy_tensor *shift0 = rand_tensor(SY_F32, 1, SHAPE(N * D + 1)), *r[3][EW_RESULTS];
+    int t, i, ok = 1;
+    for (t = 0; t < 3; t++) {
+        sy_set_num_threads(t + 1);
+        ew_results(r[t], a, b, bias, a64, shift0);
+    }
+    sy_set_num_threads(1);
+    for (t = 1; t < 3; t++)
+        for (i = 0; i < EW_RESULTS; i++) ok = ok && same_bits(r[t][i], r[0][i]);
+    CHECK(ok);
+    /* spot checks that the results are the ops' */
+    CHECK(at(r[0][0], 12345) == (float)(at(a, 12345) + at(b, 12345)));
+    CHECK(at(r[0][1], 3 * D + 7) == (float)(at(a, 3 * D + 7) + at(bias, 7)));
+    CHECK(at(r[0][4], 999) == -at(b, 999 * D));   /* b^T[0][999] */
+    CHECK(at(r[0][16], 500) == (float)(at(shift0, 500) + at(shift0, 501)));
+    for (t = 0; t < 3; t++) release_all(r[t], EW_RESULTS);
+    sy_tensor_release(a);
+    sy_tensor_release(b);
+    sy_tensor_release(bias);
+    sy_tensor_release(a64);
+    sy_tensor_release(shift0);
+}
+
 /* ----------------------------------------------------------------- Adam */
 
 /* Three Adam steps on a float32 parameter big enough to be split over the
@@ -650,6 +734,7 @@ int main(void) {
     test_attention();
     test_linear_threads();
     test_layer_norm();
+    test_elementwise_threads();
     test_adam_threads();
     return check_summary("parallel");
 }
