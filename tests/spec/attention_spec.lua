@@ -241,6 +241,74 @@ describe("scaled_dot_product_attention: dropout on the weights", function()
   end)
 end)
 
+describe("scaled_dot_product_attention: float32 kernel against float64 sy ops", function()
+  -- float32 keeps each (b, h)'s scores in rows padded to a multiple of 8
+  -- keys and transposes K and V in 8 x 8 blocks: lengths that are not
+  -- multiples of 8, Lq ~= Lk, a single row and key, the largest small case
+  -- (64 x 64), head dims past 64 (products by BLAS) and q, k, v read as
+  -- strided views, with and without dropout and a bool mask, against the
+  -- formula written with matmul and softmax in float64.
+  local function reference(q, k, v, mask, keep, p)
+    local E = q:size(4)
+    local s = sy.matmul(q, k:transpose(3, 4)) * (1 / math.sqrt(E))
+    if mask then s = s + sy.where(mask, -math.huge, 0.0):double() end
+    local w = sy.softmax(s, 4)
+    local pd = keep and w * keep * (1 / (1 - p)) or w
+    return sy.matmul(pd, v), w
+  end
+
+  it("agrees in outputs and gradients for ragged lengths, dropout and masks", function()
+    sy.manual_seed(23)
+    local B, H = 2, 3
+    for _, s in ipairs({ { 15, 13, 16, 16 }, { 9, 17, 8, 5 }, { 1, 1, 3, 1 }, { 64, 64, 16, 16 },
+                         { 7, 64, 20, 24 }, { 64, 3, 5, 9 }, { 5, 6, 72, 70 } }) do
+      local Lq, Lk, E, Ev = s[1], s[2], s[3], s[4]
+      -- [B, L, H, E] tensors read as [B, H, L, E] views (rows H*E apart)
+      local base = { sy.randn(B, Lq, H, E), sy.randn(B, Lk, H, E), sy.randn(B, Lk, H, Ev) }
+      local go, gw = sy.randn(B, H, Lq, Ev, "float64"), sy.randn(B, H, Lq, Lk, "float64")
+      local mask = sy.rand(Lq, Lk):lt(0.3)
+      mask:narrow(2, 1, 1):fill_(false)   -- no query loses every key
+      for _, case in ipairs({ { nil, 0 }, { nil, 0.3 }, { mask, 0 }, { mask, 0.3 } }) do
+        local m, p = case[1], case[2]
+        local label = ("%dx%d E=%d Ev=%d mask=%s p=%g"):format(Lq, Lk, E, Ev, tostring(m ~= nil), p)
+        local got, want = {}, {}
+        for i, dt in ipairs({ "float32", "float64" }) do
+          local leaf, qkv = {}, {}
+          for j = 1, 3 do
+            leaf[j] = base[j]:to(dt):clone():requires_grad(true)
+            qkv[j] = leaf[j]:transpose(2, 3)
+          end
+          local o, w
+          if dt == "float32" then
+            if Lq > 1 then assert.is_false(qkv[1]:is_contiguous()) end
+            sy.manual_seed(77)
+            o, w = SDPA(qkv[1], qkv[2], qkv[3], m, p, true)
+          else
+            local keep
+            if p > 0 then
+              sy.manual_seed(77)
+              keep = sy.zeros(B, H, Lq, Lk, "float64"):bernoulli_(1 - p)   -- the draw attention makes
+            end
+            o, w = reference(qkv[1], qkv[2], qkv[3], m, keep, p)
+          end
+          ;((o * go:to(dt)):sum() + (w * gw:to(dt)):sum()):backward()
+          local r = i == 1 and got or want
+          r[1], r[2] = o:double(), w:double()
+          for j = 1, 3 do r[2 + j] = leaf[j].grad:double() end
+        end
+        for j, name in ipairs({ "out", "weights", "grad q", "grad k", "grad v" }) do
+          local err = maxdiff(got[j], want[j]) / (want[j]:abs():max():item() + 1)
+          assert.True(err < 2e-6, ("%s: %s off by %.3g"):format(label, name, err))
+        end
+        if m then
+          -- masked keys get exactly zero weight
+          assert.equal(0, (got[2] * mask:double()):abs():max():item())
+        end
+      end
+    end
+  end)
+end)
+
 -- ------------------------------------------------------ packed attention
 
 describe("packed_attention", function()
