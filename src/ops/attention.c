@@ -109,17 +109,38 @@ SY_INLINE void v8_hsum(sy_v8f *v) {
     *v += SHUF(*v, *v, 2, 3, 0, 1, 6, 7, 4, 5);
 }
 
-/* e^x for x <= 0 (or -inf, or NaN): the operations of sy_v8_exp without its
-** overflow handling, which x <= 0 never needs, so the same bits. */
-SY_INLINE void v8_exp_nonpos(sy_v8f *x) {
-    const float lo = -87.33654f;
-    const sy_v8i under = *x < lo;
-    sy_v8f y = *x, vlo, p, q, zero = {0};
+/* e^x[i] for i < n (n <= 8) and x <= 0 (or -inf, or NaN): the operations of
+** sy_v8_exp without its overflow handling, which x <= 0 never needs, so the
+** same bits. Each step is taken on all n vectors before the next: the n
+** chains of dependent operations then run side by side, where one after
+** the other they would wait on each other's latency. */
+SY_INLINE void v8_exp_nonpos_n(sy_v8f *x, int n) {
+    const float lo = -87.33654f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    const float log2e = 1.44269504088896341f, rounder = 12582912.0f;
+    const int32_t rounder_bits = 0x4B400000;
+    sy_v8i under[8];
+    sy_v8f t[8], r[8], q[8], vlo, zero = {0};
+    int i;
     sy_v8_set1(&vlo, lo);
-    sy_v8_select(&y, under, &vlo, &y);
-    sy_v8_exp_parts(&y, &p, &q);
-    y = p + p * q;
-    sy_v8_select(x, under, &zero, &y);
+    for (i = 0; i < n; i++) {
+        under[i] = x[i] < lo;
+        sy_v8_select(&r[i], under[i], &vlo, &x[i]);
+    }
+    for (i = 0; i < n; i++) t[i] = r[i] * log2e + rounder;
+    for (i = 0; i < n; i++) {   /* k = t - rounder */
+        const sy_v8f k = t[i] - rounder;
+        r[i] = r[i] - k * ln2_hi - k * ln2_lo;
+    }
+    for (i = 0; i < n; i++) q[i] = 1.0f / 720 + r[i] * (1.0f / 5040);
+    for (i = 0; i < n; i++) q[i] = 1.0f / 120 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = 1.0f / 24 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = 1.0f / 6 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = 1.0f / 2 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = r[i] * (1 + r[i] * q[i]);
+    for (i = 0; i < n; i++) {
+        const sy_v8f p = (sy_v8f)(((sy_v8i)t[i] - rounder_bits + 127) << 23), y = p + p * q[i];
+        sy_v8_select(&x[i], under[i], &zero, &y);
+    }
 }
 
 /* dst [0, n) = src [0, n) and dst [n, padded(n)) = 0: a row of a view into
@@ -251,7 +272,11 @@ SY_INLINE void transpose_rows(float *t, int ldt, const float *x, int ldx, int ro
     for (j0 = 0; j0 < rows; j0 += 8)
         for (e0 = 0;; e0 += 8) {
             if (e0 + 8 > n) e0 = n - 8;
-            for (i = 0; i < 8; i++) r[i] = j0 + i < rows ? x + (int64_t)(j0 + i) * ldx + e0 : zero_row;
+            if (j0 + 8 <= rows)
+                for (i = 0; i < 8; i++) r[i] = x + (int64_t)(j0 + i) * ldx + e0;
+            else
+                for (i = 0; i < 8; i++)
+                    r[i] = j0 + i < rows ? x + (int64_t)(j0 + i) * ldx + e0 : zero_row;
             transpose8(t + (int64_t)e0 * ldt + j0, ldt, r);
             if (e0 + 8 == n) break;
         }
@@ -282,6 +307,7 @@ SY_INLINE void mm_block(float *c, int ldc, const float *a, int sai, int sak, con
     sy_v8f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0},
            c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0}, av, al, b0, b1 = {0};
     int k;
+#pragma GCC unroll 2
     for (k = 0; k < K; k++) {
         sy_v8_load(&b0, b + (int64_t)k * ldb + n0, 8);
         if (nv == 2) sy_v8_load(&b1, b + (int64_t)k * ldb + n0 + 8, 8);
@@ -364,44 +390,51 @@ SY_INLINE void mm_out(float *C, int ldc, int ta, const float *a, int lda, const 
     for (i = 0; i < M; i++) store_row(C + (int64_t)i * ldc, cp + i * Np, N);
 }
 
-/* Row i of the scores, s (scratch, nv vectors, the lanes past Lk flagged in
-** pad) becomes its softmax: the padding lanes are -inf for the max and come
-** out 0. The row is also written to w, the weights' row: whole vectors when
-** the padded row fits in the (b, h) matrix (the lanes past Lk fall on the
-** next rows, written after), else Lk floats exactly. With keep, pd (scratch)
-** gets the row times keep * ks. nv is a constant where this is inlined, so
-** the row stays in registers. */
-SY_INLINE void softmax_row(float *s, float *w, int whole, const sy_v8i *pad, int Lk, int nv,
-                           float *pd, const unsigned char *keep, float ks, float *row) {
-    sy_v8f x[SMALL_DIM / 8], m, sum, ninf, y;
-    int c;
+/* Rows 0 .. g-1 of the scores, s (scratch, rows lds apart, nv vectors each,
+** g * nv <= 8, the lanes past Lk flagged in pad) become their softmax: the
+** padding lanes are -inf for the max and come out 0. The first n rows are
+** also written to w, the weights' rows (Lk apart; the others are scratch
+** rows past Lq): whole vectors when the padded row fits before wend (the
+** lanes past Lk fall on the next rows, written after), else Lk floats
+** exactly. g and nv are constants where this is inlined, so the rows stay in
+** registers and their exponentials run side by side. */
+SY_INLINE void softmax_rows(float *s, int lds, float *w, const float *wend, int Lk, int n,
+                            const sy_v8i *pad, int g, int nv) {
+    sy_v8f x[8], m[8], sum[8], ninf, v;
+    int r, c;
     sy_v8_set1(&ninf, -INFINITY);
-    for (c = 0; c < nv; c++) sy_v8_load(&x[c], s + 8 * c, 8);
-    sy_v8_select(&x[nv - 1], *pad, &ninf, &x[nv - 1]);
-    m = x[0];
-    for (c = 1; c < nv; c++) sy_v8_select(&m, x[c] > m, &x[c], &m);
-    v8_hmax(&m);
-    for (c = 0; c < nv; c++) {
-        x[c] -= m;
-        v8_exp_nonpos(&x[c]);
-        if (c == 0) sum = x[0];
-        else sum += x[c];
-    }
-    v8_hsum(&sum);
-    sum = 1 / sum;
-    for (c = 0; c < nv; c++) {
-        x[c] *= sum;
-        sy_v8_store(s + 8 * c, &x[c], 8);
-        if (whole) sy_v8_store(w + 8 * c, &x[c], 8);
-    }
-    if (!whole) store_row(w, s, Lk);
-    if (keep) {
-        keep_row(row, keep, Lk, ks);
+    for (r = 0; r < g; r++) {
         for (c = 0; c < nv; c++) {
-            sy_v8_load(&y, row + 8 * c, 8);
-            y *= x[c];
-            sy_v8_store(pd + 8 * c, &y, 8);
+            /* through v: a memcpy between memory and an array that lives
+            ** in memory may become two 16-byte copies, which a 32-byte
+            ** access cannot forward from */
+            sy_v8_load(&v, s + r * lds + 8 * c, 8);
+            x[r * nv + c] = v;
         }
+        sy_v8_select(&x[r * nv + nv - 1], *pad, &ninf, &x[r * nv + nv - 1]);
+        m[r] = x[r * nv];
+        for (c = 1; c < nv; c++) sy_v8_select(&m[r], x[r * nv + c] > m[r], &x[r * nv + c], &m[r]);
+    }
+    for (r = 0; r < g; r++) v8_hmax(&m[r]);
+    for (r = 0; r < g; r++)
+        for (c = 0; c < nv; c++) x[r * nv + c] -= m[r];
+    v8_exp_nonpos_n(x, g * nv);
+    for (r = 0; r < g; r++) {
+        sum[r] = x[r * nv];
+        for (c = 1; c < nv; c++) sum[r] += x[r * nv + c];
+    }
+    for (r = 0; r < g; r++) {
+        v8_hsum(&sum[r]);
+        sum[r] = 1 / sum[r];
+    }
+    for (r = 0; r < g; r++) {
+        const int whole = w + r * Lk + 8 * nv <= wend;
+        for (c = 0; c < nv; c++) {
+            v = x[r * nv + c] * sum[r];   /* stored from v: see above */
+            sy_v8_store(s + r * lds + 8 * c, &v, 8);
+            if (r < n && whole) sy_v8_store(w + r * Lk + 8 * c, &v, 8);
+        }
+        if (r < n && !whole) store_row(w + r * Lk, s + r * lds, Lk);
     }
 }
 
@@ -410,11 +443,13 @@ SY_INLINE void softmax_row(float *s, float *w, int whole, const sy_v8i *pad, int
 ** lanes past Lk, flagged in pad, are dropped). The padding lanes come out
 ** 0. */
 SY_INLINE void dsoftmax_row(float *dp, const float *p, const sy_v8i *pad, int nv) {
-    sy_v8f x[SMALL_DIM / 8], y[SMALL_DIM / 8], sum, zero = {0};
+    sy_v8f x[SMALL_DIM / 8], y[SMALL_DIM / 8], sum, zero = {0}, v;
     int c;
-    for (c = 0; c < nv; c++) {
-        sy_v8_load(&x[c], dp + 8 * c, 8);
-        sy_v8_load(&y[c], p + 8 * c, 8);
+    for (c = 0; c < nv; c++) {   /* through v: see softmax_rows */
+        sy_v8_load(&v, dp + 8 * c, 8);
+        x[c] = v;
+        sy_v8_load(&v, p + 8 * c, 8);
+        y[c] = v;
     }
     sy_v8_select(&x[nv - 1], *pad, &zero, &x[nv - 1]);
     sy_v8_select(&y[nv - 1], *pad, &zero, &y[nv - 1]);
@@ -422,8 +457,8 @@ SY_INLINE void dsoftmax_row(float *dp, const float *p, const sy_v8i *pad, int nv
     for (c = 1; c < nv; c++) sum += x[c] * y[c];
     v8_hsum(&sum);
     for (c = 0; c < nv; c++) {
-        x[c] = y[c] * (x[c] - sum);
-        sy_v8_store(dp + 8 * c, &x[c], 8);
+        v = y[c] * (x[c] - sum);
+        sy_v8_store(dp + 8 * c, &v, 8);
     }
 }
 
@@ -440,12 +475,13 @@ SY_INLINE void dsoftmax_row(float *dp, const float *p, const sy_v8i *pad, int nv
     default: { const int nv_ = 8; call; } break;                                \
     }
 
-/* The scratch of one task, in floats: three [Lq, Lkp] matrices (scores or
-** the weights' gradient, dropped-out weights, dropout factors), a row,
-** the transposes of K or V and mm_out's work. */
+/* The scratch of one task, in floats: three [Lq, Lkp] matrices (scores --
+** with 7 rows more for the last softmax group -- or the weights' gradient,
+** dropped-out weights, dropout factors), a row, the transposes of K or V and
+** mm_out's work. */
 static int64_t small_work(int64_t Lq, int64_t Lk) {
     const int64_t Lkp = padded((int)Lk);
-    return 3 * Lq * Lkp + Lkp + SMALL_DIM * Lkp + 2 * SMALL_DIM * SMALL_DIM;
+    return (3 * Lq + 7) * Lkp + Lkp + SMALL_DIM * Lkp + 2 * SMALL_DIM * SMALL_DIM;
 }
 
 /* Pairs bh0 <= b*H + h < bh1 of float attention with Lq, Lk <= SMALL_DIM. */
@@ -457,21 +493,29 @@ SY_SIMD_CLONES static void forward_small(mats out, float *weights, mats q, mats 
     const int Lkp = padded(Lk), nvec = Lkp / 8;
     const int64_t nw = (int64_t)Lq * Lk;
     const sy_v8i pad = lane_index >= Lk - (Lkp - 8);   /* the last vector's lanes past Lk */
-    float *s = work, *pd = s + Lq * Lkp, *row = work + 3 * Lq * Lkp, *t = row + Lkp;
+    const int g = nvec <= 4 ? 8 / nvec : 1;   /* rows per softmax group */
+    float *s = work, *pd = s + (Lq + 7) * Lkp, *row = pd + Lq * Lkp, *t = row + Lkp;
     float *mwork = t + SMALL_DIM * Lkp;
     int64_t bh;
-    int i;
+    int i, c;
+    memset(s + Lq * Lkp, 0, sizeof *s * (size_t)(7 * Lkp));   /* rows only a group reads */
     for (bh = bh0; bh < bh1; bh++) {
         const int64_t b = bh / H, h = bh % H;
         float *w = weights + bh * nw;
         const unsigned char *kp = keep ? keep + bh * nw : NULL;
         mm_scores(s, mat_f32(q, b, h), q.ld, mat_f32(k, b, h), k.ld, Lq, Lk, E, scale, t);
         if (mask) apply_mask_f32(s, Lkp, mask, b, h, Lq, Lk);
-        for (i = 0; i < Lq; i++) {
-            const int whole = (int64_t)i * Lk + Lkp <= nw;
-            BY_NVEC(nvec, softmax_row(s + i * Lkp, w + i * Lk, whole, &pad, Lk, nv_,
-                                      pd + i * Lkp, kp ? kp + i * Lk : NULL, ks, row))
-        }
+        /* rows in groups of 8 / nvec vectors (the last group may run into
+        ** the scratch rows past Lq) */
+        for (i = 0; i < Lq; i += g)
+            BY_NVEC(nvec, softmax_rows(s + i * Lkp, Lkp, w + i * Lk, w + nw, Lk, Lq - i, &pad,
+                                       nv_ <= 4 ? 8 / nv_ : 1, nv_))
+        if (kp)
+            for (i = 0; i < Lq; i++) {
+                float *pr = pd + i * Lkp, *sr = s + i * Lkp;
+                keep_row(row, kp + i * Lk, Lk, ks);
+                for (c = 0; c < Lkp; c++) pr[c] = sr[c] * row[c];
+            }
         mm_out(mat_f32(out, b, h), out.ld, 0, keep ? pd : s, Lkp, mat_f32(v, b, h), v.ld, Lq, Ev,
                Lk, 1, mwork);
     }
@@ -486,7 +530,7 @@ SY_SIMD_CLONES static void backward_small(mats dq, mats dk, mats dv, mats dout,
     const int Lkp = padded(Lk), nvec = Lkp / 8;
     const int64_t nw = (int64_t)Lq * Lk;
     const sy_v8i pad = lane_index >= Lk - (Lkp - 8);
-    float *dp = work, *pd = dp + Lq * Lkp, *dm = pd + Lq * Lkp, *row = dm + Lq * Lkp;
+    float *dp = work, *pd = dp + Lq * Lkp, *dm = pd + Lq * Lkp, *row = dm + Lq * Lkp + 7 * Lkp;
     float *t = row + Lkp, *mwork = t + SMALL_DIM * Lkp;
     int64_t bh;
     int i, c;
