@@ -23,11 +23,19 @@
 #include "threads.h"
 
 #define MAX_WORKERS 63
-/* How long an idle worker spins before it sleeps: enough for the gaps
-** between the regions of one layer's forward or backward, short because on
-** a loaded machine a spinning worker takes its time slice from the caller
-** (both threads share their session's CPU share). */
+/* How an idle worker waits for the next region: it spins for SPIN_NS, then
+** spins yielding its core (sched_yield: returns at once when nothing else
+** wants the core) until YIELD_NS, then sleeps on the condition variable.
+** The gaps between the regions of a training step (Lua, the autograd engine,
+** the small ops between two layers) run up to ~100 us in the encoder
+** benchmark; a worker that slept in them must be woken by a futex, which on
+** these VMs costs tens of microseconds: with 50 us of spinning and no
+** yielding phase the caller of the encoder's GEMMs waited for its worker
+** ~30% of each region. Spinning without yielding that long instead slowed
+** two 2-thread processes sharing the two cores by ~30%: there a spinning
+** worker takes the time of the other process's caller. */
 #define SPIN_NS 50000
+#define YIELD_NS 500000
 
 static struct {
     pthread_mutex_t lock;
@@ -82,11 +90,15 @@ static void *worker_main(void *arg) {
     unsigned seen = pool.go_at_start[id];   /* go[id] may be bumped before this thread runs */
     in_task = 1;   /* a region started from a task runs inline */
     for (;;) {
-        int64_t deadline = now_ns() + SPIN_NS;
+        const int64_t start = now_ns();
         int spins = 0;
         while (atomic_load_explicit(&pool.go[id], memory_order_acquire) == seen) {
+            int64_t idle;
             cpu_relax();
-            if (++spins % 256 == 0 && now_ns() > deadline) {
+            if (++spins % 64 != 0) continue;
+            idle = now_ns() - start;
+            if (idle > SPIN_NS && idle <= YIELD_NS) sched_yield();
+            if (idle > YIELD_NS) {
                 /* seq_cst on `sleeping` and `go` on both sides: either the
                 ** caller sees this worker asleep and broadcasts, or the
                 ** worker sees the new counter and does not sleep */
