@@ -23,4 +23,14 @@ void sy_gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, doub
                  const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
                  double *C, int64_t ldc);
 
+/* C [M, N] = op(A) op(B) + bias, the bias [N] added to every row (NULL: no
+** bias), split like the above; each part of C is initialised from the bias
+** by the thread that computes it. */
+void sy_gemm_bias_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, const float *bias, float *C,
+                      int64_t ldc);
+void sy_gemm_bias_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                      const double *A, int64_t lda, const double *B, int64_t ldb,
+                      const double *bias, double *C, int64_t ldc);
+
 #endif

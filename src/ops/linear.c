@@ -45,11 +45,7 @@ void sy_linear_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const sy_te
 
 static void SY_FN(linear_fwd)(SY_REAL *y, const SY_REAL *x, const SY_REAL *w, const SY_REAL *b,
                               int64_t N, int64_t in, int64_t out) {
-    int64_t r;
-    /* the bias goes in first, so the GEMM adds onto it (beta = 1) */
-    if (b)
-        for (r = 0; r < N; r++) memcpy(y + r * out, b, sizeof *y * (size_t)out);
-    SY_GEMM(0, 1, N, out, in, 1, x, in, w, in, b ? 1 : 0, y, out);
+    SY_GEMM_BIAS(0, 1, N, out, in, x, in, w, in, b, y, out);
 }
 
 typedef struct {

@@ -1,7 +1,8 @@
 /*
 ** typed.h -- compiles a kernel body for float and for double.
 **
-** A kernel file written over SY_REAL / SY_FN(name) / SY_GEMM includes itself
+** A kernel file written over SY_REAL / SY_FN(name) / SY_GEMM / SY_GEMM_BIAS
+** includes itself
 ** through this header:
 **
 **   #ifndef SY_REAL
@@ -18,18 +19,22 @@
 #define SY_REAL float
 #define SY_FN(name) name##_f32
 #define SY_GEMM sy_gemm_f32
+#define SY_GEMM_BIAS sy_gemm_bias_f32
 #include SY_TYPED_BODY
 #undef SY_REAL
 #undef SY_FN
 #undef SY_GEMM
+#undef SY_GEMM_BIAS
 
 #define SY_REAL double
 #define SY_FN(name) name##_f64
 #define SY_GEMM sy_gemm_f64
+#define SY_GEMM_BIAS sy_gemm_bias_f64
 #include SY_TYPED_BODY
 #undef SY_REAL
 #undef SY_FN
 #undef SY_GEMM
+#undef SY_GEMM_BIAS
 #undef SY_TYPED_BODY
 
 #ifndef SY_TYPED_H
