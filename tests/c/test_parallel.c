@@ -239,6 +239,40 @@ static void test_gemm(void) {
     sy_set_num_threads(1);
 }
 
+/* sy_gemm_bias: op(A) op(B) + bias in every row, with the products split by
+** rows and by columns at 2 threads and not split, and with K = 0 and no
+** bias. The bias is written by the task that computes each part. */
+static void test_gemm_bias(void) {
+    const int64_t shapes[][3] = {{200, 70, 50}, {40, 300, 64}, {7, 5, 3}, {3, 4, 0}};
+    size_t s;
+    int ta, tb, nb, ok = 1;
+    sy_set_num_threads(2);
+    for (s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (ta = 0; ta < 2; ta++)
+            for (tb = 0; tb < 2; tb++)
+                for (nb = 0; nb < 2; nb++) {
+                    const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+                    static double A[320 * 330], Bm[320 * 330], R[320 * 330], bias[330];
+                    static float Af[320 * 330], Bf[320 * 330], Cf[320 * 330], biasf[330];
+                    int64_t i;
+                    for (i = 0; i < (ta ? K : M) * lda; i++) Af[i] = (float)(A[i] = uniform());
+                    for (i = 0; i < (tb ? N : K) * ldb; i++) Bf[i] = (float)(Bm[i] = uniform());
+                    for (i = 0; i < N; i++) biasf[i] = (float)(bias[i] = uniform());
+                    for (i = 0; i < M * ldc; i++) Cf[i] = 1e30f;   /* must all be overwritten */
+                    naive_gemm(R, ta, tb, M, N, K, 1, A, lda, Bm, ldb, 0, ldc);
+                    sy_gemm_bias_f32(ta, tb, M, N, K, Af, lda, Bf, ldb, nb ? NULL : biasf, Cf,
+                                     ldc);
+                    for (i = 0; i < M * ldc; i++) {
+                        const double want = R[i] + (nb ? 0 : bias[i % ldc]);
+                        if (i % ldc >= N) continue;
+                        ok = ok && fabs(Cf[i] - want) <= 1e-4 * (1 + fabs(want));
+                    }
+                }
+    CHECK(ok);
+    sy_set_num_threads(1);
+}
+
 /* ------------------------------------------------------ recurrent layers */
 
 enum { RNN, LSTM, GRU };
@@ -729,6 +763,7 @@ int main(void) {
     test_split();
     test_pool();
     test_gemm();
+    test_gemm_bias();
     test_recurrent_threads();
     test_softmax_rows();
     test_attention();
