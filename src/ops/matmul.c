@@ -3,7 +3,8 @@
 ** CPU batched-gemm kernel behind the backend's bmm entry, and a raw sgemm
 ** timer that benchmarks set the front end's cost against.
 **
-** Operands reach BLAS as they lie in memory whenever their last two
+** Products are split across synlua's pool (gemm.h, threads.h). Operands
+** reach BLAS as they lie in memory whenever their last two
 ** dimensions are row-major or transposed with a leading dimension (views
 ** from narrow, transpose, t, expand of batch dimensions); only other layouts
 ** are copied.
@@ -15,7 +16,9 @@
 
 #include "../core/alloc.h"
 #include "../core/backend.h"
+#include "../core/threads.h"
 #include "cpu.h"
+#include "gemm.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- layouts */
@@ -51,45 +54,76 @@ static int matrix_layout(struct gemm_layout *lay, const sy_tensor *t) {
 
 /* ------------------------------------------------------------- CPU kernel */
 
-/* One gemm per batch entry. Batch pointers advance like an odometer, so an
-** expanded (stride 0) batch dimension simply reuses its matrix. */
+/* Below this many multiply-adds in all, a batch of products runs on the
+** calling thread (gemm.c's threshold for splitting one product). */
+#define BMM_SPLIT_MIN_MACS ((int64_t)1 << 18)
+
+typedef struct {
+    const sy_tensor *a, *b, *c;
+    struct gemm_layout la, lb, lc;
+    int64_t m, n, k, batch;
+} bmm_job;
+
+/* Batch entries [lo, hi) of the job, one BLAS call each (on the calling
+** thread: a region started from a task runs inline). Entry t's matrices are
+** found by unravelling t over the batch dimensions, so a task can start
+** anywhere; an expanded (stride 0) dimension simply reuses its matrix. */
+static void bmm_entries(const bmm_job *j, int64_t lo, int64_t hi) {
+    const int nd = j->c->ndim, nb = nd - 2;
+    const int64_t es = sy_dtype_size(j->c->dtype);
+    int64_t t, rest;
+    int i;
+    for (t = lo; t < hi; t++) {
+        const char *pa = sy_tensor_data(j->a), *pb = sy_tensor_data(j->b);
+        char *pc = sy_tensor_data(j->c);
+        for (i = nb - 1, rest = t; i >= 0; i--) {
+            const int64_t idx = rest % j->c->size[i];
+            rest /= j->c->size[i];
+            pa += idx * j->a->stride[i] * es;
+            pb += idx * j->b->stride[i] * es;
+            pc += idx * j->c->stride[i] * es;
+        }
+        if (j->c->dtype == SY_F32)
+            sy_gemm_f32(j->la.trans, j->lb.trans, j->m, j->n, j->k, 1.0f, (const float *)pa,
+                        j->la.ld, (const float *)pb, j->lb.ld, 0.0f, (float *)pc, j->lc.ld);
+        else
+            sy_gemm_f64(j->la.trans, j->lb.trans, j->m, j->n, j->k, 1.0, (const double *)pa,
+                        j->la.ld, (const double *)pb, j->lb.ld, 0.0, (double *)pc, j->lc.ld);
+    }
+}
+
+static void bmm_task(void *ctx, int task, int n_tasks) {
+    const bmm_job *j = ctx;
+    int64_t lo, hi;
+    sy_split(j->batch, 1, task, n_tasks, &lo, &hi);
+    bmm_entries(j, lo, hi);
+}
+
+/* One gemm per batch entry. A single product (the front end folds batches
+** into one where it can) is split across the pool by sy_gemm; a batch of
+** products is split by entries, each computed whole by one task, so the
+** results do not depend on the thread count. */
 sy_status sy_cpu_bmm(sy_tensor *c, const sy_tensor *a, const sy_tensor *b) {
     const int nd = c->ndim, nb = nd - 2;
-    const int64_t m = c->size[nd - 2], n = c->size[nd - 1], k = a->size[nd - 1];
-    const int64_t es = sy_dtype_size(c->dtype);
-    struct gemm_layout la, lb, lc;
-    int64_t idx[SY_MAX_DIMS] = {0}, batch = 1, t;
-    char *pa = sy_tensor_data(a), *pb = sy_tensor_data(b), *pc = sy_tensor_data(c);
+    bmm_job j;
     int i;
-    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+    j.a = a;
+    j.b = b;
+    j.c = c;
+    j.m = c->size[nd - 2];
+    j.n = c->size[nd - 1];
+    j.k = a->size[nd - 1];
+    if (j.m > INT_MAX || j.n > INT_MAX || j.k > INT_MAX)
         return sy_error(SY_ERR_ARG, "bmm: a %lld x %lld by %lld x %lld product exceeds BLAS's int sizes",
-                        (long long)m, (long long)k, (long long)k, (long long)n);
+                        (long long)j.m, (long long)j.k, (long long)j.k, (long long)j.n);
     if ((c->dtype != SY_F32 && c->dtype != SY_F64) || a->dtype != c->dtype || b->dtype != c->dtype ||
-        !matrix_layout(&la, a) || !matrix_layout(&lb, b) || !matrix_layout(&lc, c) || lc.trans)
+        !matrix_layout(&j.la, a) || !matrix_layout(&j.lb, b) || !matrix_layout(&j.lc, c) || j.lc.trans)
         return sy_error(SY_ERR_INTERNAL, "bmm: operands gemm cannot take (dtype or layout; matmul.c)");
-    for (i = 0; i < nb; i++) batch *= c->size[i];
-    for (t = 0; t < batch; t++) {
-        if (c->dtype == SY_F32)
-            cblas_sgemm(CblasRowMajor, la.trans ? CblasTrans : CblasNoTrans,
-                        lb.trans ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
-                        (const float *)pa, (int)la.ld, (const float *)pb, (int)lb.ld, 0.0f,
-                        (float *)pc, (int)lc.ld);
-        else
-            cblas_dgemm(CblasRowMajor, la.trans ? CblasTrans : CblasNoTrans,
-                        lb.trans ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0,
-                        (const double *)pa, (int)la.ld, (const double *)pb, (int)lb.ld, 0.0,
-                        (double *)pc, (int)lc.ld);
-        for (i = nb - 1; i >= 0; i--) {
-            pa += a->stride[i] * es;
-            pb += b->stride[i] * es;
-            pc += c->stride[i] * es;
-            if (++idx[i] < c->size[i]) break;
-            pa -= a->stride[i] * es * c->size[i];
-            pb -= b->stride[i] * es * c->size[i];
-            pc -= c->stride[i] * es * c->size[i];
-            idx[i] = 0;
-        }
-    }
+    for (j.batch = 1, i = 0; i < nb; i++) j.batch *= c->size[i];
+    if (j.batch > 1 && j.batch * j.m * j.n * j.k >= BMM_SPLIT_MIN_MACS)
+        sy_parallel_run(bmm_task, &j, sy_parallel_width());
+    else
+        bmm_entries(&j, 0, j.batch);
     return SY_OK;
 }
 

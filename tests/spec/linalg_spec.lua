@@ -113,6 +113,39 @@ describe("matmul", function()
     assert.same({ { 4, 6 }, { 12, 14 } }, sy.matmul(sy.tensor({ 1, 1 }), x):totable())
   end)
 
+  it("splits big products across threads: batches bit for bit, one product within rounding", function()
+    sy.manual_seed(3)
+    -- a batch (one operand expanded over the first batch dimension and read
+    -- transposed) of products, each computed whole by one task
+    local a = sy.randn(4, 1, 40, 70):expand(4, 6, 40, 70)
+    local b = sy.randn(6, 60, 70):transpose(2, 3)
+    -- one product, split by rows (and by columns when transposed)
+    local x, y = sy.randn(300, 200), sy.randn(200, 90)
+    local function run(threads)
+      sy.set_num_threads(threads)
+      local ok, r = pcall(function()
+        return { sy.matmul(a, b), sy.matmul(x, y), sy.matmul(y:t(), x:t()) }
+      end)
+      sy.set_num_threads(1)
+      assert(ok, r)
+      return r
+    end
+    local one, two = run(1), run(2)
+    assert.same({ 4, 6, 40, 60 }, two[1]:size())
+    assert.equals(one[1]:numel(), one[1]:eq(two[1]):sum():item())
+    for i = 2, 3 do
+      local d = (one[i] - two[i]):abs():max():item()
+      assert(d <= 1e-4 * one[i]:abs():max():item(), ("product %d: 1 vs 2 threads differ by %g"):format(i, d))
+    end
+    -- every batch entry against its own product in float64
+    for i = 1, 4 do
+      for j = 1, 6 do
+        local want = a[i][j]:to("float64"):matmul(b[j]:to("float64"))
+        assert((two[1][i][j]:to("float64") - want):abs():max():item() < 1e-3, ("entry [%d, %d]"):format(i, j))
+      end
+    end
+  end)
+
   it("promotes float32 with float64 and keeps float64", function()
     local a32, b64 = sy.tensor({ { 1, 2 } }), sy.tensor({ { 3 }, { 4 } }, "float64")
     local c = a32:matmul(b64)
