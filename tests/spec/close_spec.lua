@@ -337,3 +337,34 @@ describe("close", function()
     assert.same({ { 1, 2 }, { 3, 4 }, { 5, 6 } }, w:totable())
   end)
 end)
+
+-- The binding reports the core's new tensor bytes to the collector, scaled
+-- so that a cycle comes about every quarter of the tensor memory in use
+-- (l_tensor.c): dead temporaries must stay a fraction of the live memory,
+-- whether they are many small ones or a few big ones.
+describe("the collector's pacing by tensor memory", function()
+  local function max_in_use(live_floats, temp_floats, n)
+    collectgarbage()
+    collectgarbage()
+    local base = sy.memory()
+    local live = sy.zeros(live_floats)
+    local most = 0
+    for _ = 1, n do
+      local t = sy.zeros(temp_floats) + 1
+      most = math.max(most, sy.memory() - base)
+      assert(t)
+    end
+    close(live)
+    return most, live_floats * 4
+  end
+
+  it("keeps many small dead temporaries beside a big live tensor to a fraction of it", function()
+    local most, live = max_in_use(10 * 2^20, 512, 100000)
+    assert(most <= 1.5 * live, ("in use %.1f MB with %.1f MB live"):format(most / 2^20, live / 2^20))
+  end)
+
+  it("keeps big dead temporaries to a fraction of the live memory", function()
+    local most, live = max_in_use(8 * 2^20, 2^18, 400)
+    assert(most <= 1.5 * live, ("in use %.1f MB with %.1f MB live"):format(most / 2^20, live / 2^20))
+  end)
+end)
