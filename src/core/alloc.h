@@ -1,7 +1,7 @@
 /*
 ** alloc.h -- the core's allocator: 64-byte aligned blocks with byte
 ** accounting, so the binding can tell the Lua GC how much memory tensors hold
-** and benchmarks can report it. Freed large blocks are cached for reuse
+** and benchmarks can report it. Freed blocks are cached for reuse
 ** (see alloc.c). A failure hook lets tests make the n-th
 ** allocation fail.
 */
@@ -20,7 +20,7 @@ void *sy_mem_alloc(size_t nbytes);
 void sy_mem_free(void *p, size_t nbytes);
 
 int64_t sy_mem_in_use(void);   /* bytes currently allocated by the core */
-int64_t sy_mem_cached(void);   /* freed large blocks kept for reuse (not in use) */
+int64_t sy_mem_cached(void);   /* freed blocks kept for reuse (not in use) */
 void sy_mem_cache_clear(void); /* returns the cached blocks to the system */
 int64_t sy_mem_peak(void);     /* high-water mark since start or reset */
 int64_t sy_mem_allocated_total(void);   /* bytes ever allocated (monotonic) */
