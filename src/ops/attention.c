@@ -143,30 +143,10 @@ SY_INLINE void v8_exp_nonpos_n(sy_v8f *x, int n) {
     }
 }
 
-/* dst [0, n) = src [0, n) and dst [n, padded(n)) = 0: a row of a view into
-** a scratch row. Rows of n >= 8 end with a vector ending at n, overlapping
-** the one before, so nothing past the row is read. */
-SY_INLINE void load_row(float *dst, const float *src, int n) {
-    sy_v8f v = {0};
-    int j;
-    if (n < 8) {
-        for (j = 0; j < n; j++) dst[j] = src[j];
-        for (; j < 8; j++) dst[j] = 0;
-        return;
-    }
-    sy_v8_store(dst + padded(n) - 8, &v, 8);
-    for (j = 0; j + 8 <= n; j += 8) {
-        sy_v8_load(&v, src + j, 8);
-        sy_v8_store(dst + j, &v, 8);
-    }
-    if (j < n) {
-        sy_v8_load(&v, src + n - 8, 8);
-        sy_v8_store(dst + n - 8, &v, 8);
-    }
-}
-
 /* dst [0, n) = src [0, n): a scratch row into a row of a view, writing
-** nothing past n (the next columns may be another head's). */
+** nothing past n (the next columns may be another head's). Rows of n >= 8
+** end with a vector ending at n, overlapping the one before, so nothing
+** past the row is read either. */
 SY_INLINE void store_row(float *dst, const float *src, int n) {
     sy_v8f v;
     int j;
@@ -182,6 +162,20 @@ SY_INLINE void store_row(float *dst, const float *src, int n) {
         sy_v8_load(&v, src + n - 8, 8);
         sy_v8_store(dst + n - 8, &v, 8);
     }
+}
+
+/* dst [0, n) = src [0, n) and dst [n, padded(n)) = 0: a row of a view into
+** a scratch row (its padding zeroed first, then the row copied over it). */
+SY_INLINE void load_row(float *dst, const float *src, int n) {
+    const sy_v8f zero = {0};
+    int j;
+    if (n < 8) {
+        for (j = 0; j < n; j++) dst[j] = src[j];
+        for (; j < 8; j++) dst[j] = 0;
+        return;
+    }
+    sy_v8_store(dst + padded(n) - 8, &zero, 8);
+    store_row(dst, src, n);
 }
 
 /* The scratch row keep * ks of a row of n dropout flags (0 past n). */

@@ -168,12 +168,26 @@ SY_SIMD_CLONES static void layer_norm_rows_f32(float *y, float *mean, float *rst
     }
 }
 
+/* g = dy w and xhat = (x - mean) rstd on n <= 8 lanes of a row (w: the
+** row's weights when has_w). */
+SY_INLINE void ln_g_xhat(sy_v8f *g, sy_v8f *xh, const float *gr, const float *w, const float *xr,
+                         int n, int has_w, const sy_v8f *vm, const sy_v8f *vrs) {
+    sy_v8f wv;
+    sy_v8_load(g, gr, n);
+    if (has_w) {
+        sy_v8_load(&wv, w, n);
+        *g *= wv;
+    }
+    sy_v8_load(xh, xr, n);
+    *xh = (*xh - *vm) * *vrs;
+}
+
 /* dx of one float row, with g = dy w and xhat = (x - mean) rstd:
 ** rstd (g - mean(g) - xhat mean(g xhat)), the two sums on eight float lanes.
 ** has_w is a constant where the row is unswitched. */
 SY_INLINE void ln_dx_row(float *dxr, const float *gr, const float *xr, const float *w, float m,
                          float rs, double inv_d, int64_t D, int has_w) {
-    sy_v8f sg8 = {0}, sgx8 = {0}, g, xh, wv, vm, vrs, vmg, vmgx;
+    sy_v8f sg8 = {0}, sgx8 = {0}, g, xh, vm, vrs, vmg, vmgx;
     double sg, sgx;
     int64_t j;
     int n;
@@ -181,13 +195,7 @@ SY_INLINE void ln_dx_row(float *dxr, const float *gr, const float *xr, const flo
     sy_v8_set1(&vrs, rs);
     #pragma GCC unroll 4
     for (j = 0; j + 8 <= D; j += 8) {
-        sy_v8_load(&g, gr + j, 8);
-        if (has_w) {
-            sy_v8_load(&wv, w + j, 8);
-            g *= wv;
-        }
-        sy_v8_load(&xh, xr + j, 8);
-        xh = (xh - vm) * vrs;
+        ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, 8, has_w, &vm, &vrs);
         sg8 += g;
         sgx8 += g * xh;
     }
@@ -202,23 +210,13 @@ SY_INLINE void ln_dx_row(float *dxr, const float *gr, const float *xr, const flo
     sy_v8_set1(&vmgx, (float)(sgx * inv_d));
     #pragma GCC unroll 4
     for (j = 0; j + 8 <= D; j += 8) {
-        sy_v8_load(&g, gr + j, 8);
-        if (has_w) {
-            sy_v8_load(&wv, w + j, 8);
-            g *= wv;
-        }
-        sy_v8_load(&xh, xr + j, 8);
-        g = vrs * ((g - vmg) - ((xh - vm) * vrs) * vmgx);
+        ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, 8, has_w, &vm, &vrs);
+        g = vrs * ((g - vmg) - xh * vmgx);
         sy_v8_store(dxr + j, &g, 8);
     }
     if ((n = (int)(D - j)) > 0) {
-        sy_v8_load(&g, gr + j, n);
-        if (has_w) {
-            sy_v8_load(&wv, w + j, n);
-            g *= wv;
-        }
-        sy_v8_load(&xh, xr + j, n);
-        g = vrs * ((g - vmg) - ((xh - vm) * vrs) * vmgx);
+        ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, n, has_w, &vm, &vrs);
+        g = vrs * ((g - vmg) - xh * vmgx);
         sy_v8_store(dxr + j, &g, n);
     }
 }
