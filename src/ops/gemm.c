@@ -82,29 +82,29 @@ static void SY_FN(gemm_part)(void *ctx, int task, int n_tasks) {
             (int)j->lda, B, (int)j->ldb, j->beta, C, (int)j->ldc);
 }
 
-static void SY_FN(gemm_run)(const SY_FN(gemm_job) *job) {
+static void SY_FN(gemm_run)(SY_FN(gemm_job) *job) {
     const int64_t M = job->M, N = job->N, K = job->K;
     if (M == 0 || N == 0) return;
     if (M * N * K < SPLIT_MIN_MACS || (M < 2 * SPLIT_ALIGN && N < 2 * SPLIT_ALIGN)) {
-        SY_FN(gemm_part)((void *)job, 0, 1);
+        SY_FN(gemm_part)(job, 0, 1);
         return;
     }
-    sy_parallel_run(SY_FN(gemm_part), (void *)job, sy_parallel_width());
+    sy_parallel_run(SY_FN(gemm_part), job, sy_parallel_width());
 }
 
 void SY_FN(sy_gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, SY_REAL alpha,
                     const SY_REAL *A, int64_t lda, const SY_REAL *B, int64_t ldb, SY_REAL beta,
                     SY_REAL *C, int64_t ldc) {
-    const SY_FN(gemm_job) job = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, alpha, beta,
-                                 A, B, NULL, C};
+    SY_FN(gemm_job) job = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, alpha, beta,
+                           A, B, NULL, C};
     SY_FN(gemm_run)(&job);
 }
 
 void SY_FN(sy_gemm_bias)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                          const SY_REAL *A, int64_t lda, const SY_REAL *B, int64_t ldb,
                          const SY_REAL *bias, SY_REAL *C, int64_t ldc) {
-    const SY_FN(gemm_job) job = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, 1,
-                                 bias ? 1 : 0, A, B, bias, C};
+    SY_FN(gemm_job) job = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, 1,
+                           bias ? 1 : 0, A, B, bias, C};
     SY_FN(gemm_run)(&job);
 }
 
