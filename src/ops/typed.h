@@ -2,8 +2,7 @@
 ** typed.h -- compiles a kernel body for float and for double.
 **
 ** A kernel file written over SY_REAL / SY_FN(name) / SY_GEMM / SY_GEMM_BIAS
-** includes itself
-** through this header:
+** includes itself through this header:
 **
 **   #ifndef SY_REAL
 **   ...
