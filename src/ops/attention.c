@@ -109,36 +109,21 @@ SY_INLINE void v8_hsum(sy_v8f *v) {
     *v += SHUF(*v, *v, 2, 3, 0, 1, 6, 7, 4, 5);
 }
 
-/* e^x[i] for i < n (n <= 8) and x <= 0 (or -inf, or NaN): the operations of
-** sy_v8_exp without its overflow handling, which x <= 0 never needs, so the
-** same bits. Each step is taken on all n vectors before the next: the n
-** chains of dependent operations then run side by side, where one after
-** the other they would wait on each other's latency. */
+/* e^x[i] for i < n (n <= 8) and x <= 0 (or -inf, or NaN): sy_v8_exp without
+** its overflow handling, which x <= 0 never needs, so the same bits; the n
+** vectors' steps interleaved (sy_v8_exp_parts_n). */
 SY_INLINE void v8_exp_nonpos_n(sy_v8f *x, int n) {
-    const float lo = -87.33654f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    const float log2e = 1.44269504088896341f, rounder = 12582912.0f;
-    const int32_t rounder_bits = 0x4B400000;
     sy_v8i under[8];
-    sy_v8f t[8], r[8], q[8], vlo, zero = {0};
+    sy_v8f r[8], p[8], q[8], vlo, zero = {0};
     int i;
-    sy_v8_set1(&vlo, lo);
+    sy_v8_set1(&vlo, -87.33654f);   /* below, e^x is under FLT_MIN: 0, as sy_v8_exp gives */
     for (i = 0; i < n; i++) {
-        under[i] = x[i] < lo;
+        under[i] = x[i] < vlo;
         sy_v8_select(&r[i], under[i], &vlo, &x[i]);
     }
-    for (i = 0; i < n; i++) t[i] = r[i] * log2e + rounder;
-    for (i = 0; i < n; i++) {   /* k = t - rounder */
-        const sy_v8f k = t[i] - rounder;
-        r[i] = r[i] - k * ln2_hi - k * ln2_lo;
-    }
-    for (i = 0; i < n; i++) q[i] = 1.0f / 720 + r[i] * (1.0f / 5040);
-    for (i = 0; i < n; i++) q[i] = 1.0f / 120 + r[i] * q[i];
-    for (i = 0; i < n; i++) q[i] = 1.0f / 24 + r[i] * q[i];
-    for (i = 0; i < n; i++) q[i] = 1.0f / 6 + r[i] * q[i];
-    for (i = 0; i < n; i++) q[i] = 1.0f / 2 + r[i] * q[i];
-    for (i = 0; i < n; i++) q[i] = r[i] * (1 + r[i] * q[i]);
+    sy_v8_exp_parts_n(r, p, q, n);
     for (i = 0; i < n; i++) {
-        const sy_v8f p = (sy_v8f)(((sy_v8i)t[i] - rounder_bits + 127) << 23), y = p + p * q[i];
+        const sy_v8f y = p[i] + p[i] * q[i];
         sy_v8_select(&x[i], under[i], &zero, &y);
     }
 }

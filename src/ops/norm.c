@@ -35,18 +35,6 @@
 /* columns of layer norm's dw and db summed per pass (layer_norm_dwb) */
 #define LN_DWB_BLOCK 64
 
-typedef float v4f __attribute__((vector_size(16)));
-
-/* The sum of eight float lanes in a fixed order, as a tree of vector adds
-** (fewer instructions than lane by lane). */
-SY_INLINE float hsum8(const sy_v8f *v) {
-    v4f lo, hi;
-    memcpy(&lo, v, sizeof lo);
-    memcpy(&hi, (const char *)v + sizeof lo, sizeof hi);
-    lo += hi;
-    return (lo[0] + lo[2]) + (lo[1] + lo[3]);
-}
-
 /* Float row r with every sum and the output in double: the rows whose
 ** float sums overflow or underflow (layer_norm_rows_f32). */
 static void layer_norm_row_wide(float *y, float *mean, float *rstd, const float *x,
@@ -115,7 +103,7 @@ SY_INLINE void ln_y_row(float *yr, const float *xr, const float *w, const float 
 **     float head mh and tail ml: x - mh is exact when x is near the mean,
 **     so d carries the double mean's precision;
 **  3. y = d rstd w + b.
-** The lanes are summed by a fixed tree (hsum8), the scalar tail and the
+** The lanes are summed by a fixed tree (sy_v8_sum), the scalar tail and the
 ** per-row scalars in double. Rows whose float sum of squares overflowed (or
 ** is NaN), or underflowed with an eps too small to hide it, are redone in
 ** double (layer_norm_row_wide). */
@@ -138,7 +126,7 @@ SY_SIMD_CLONES static void layer_norm_rows_f32(float *y, float *mean, float *rst
             sy_v8_load(&t, xr + j, 8);
             acc += t - c0;
         }
-        for (s = hsum8(&acc); j < D; j++) s += xr[j] - x0;
+        for (s = sy_v8_sum(&acc); j < D; j++) s += xr[j] - x0;
         m = x0 + s * inv_d;
         mh = (float)m;
         ml = (float)(m - mh);
@@ -151,7 +139,7 @@ SY_SIMD_CLONES static void layer_norm_rows_f32(float *y, float *mean, float *rst
             t = (t - c0) - c1;
             acc += t * t;
         }
-        for (v = hsum8(&acc); j < D; j++) {
+        for (v = sy_v8_sum(&acc); j < D; j++) {
             const float d = (xr[j] - mh) - ml;
             v += d * d;
         }
@@ -199,8 +187,8 @@ SY_INLINE void ln_dx_row(float *dxr, const float *gr, const float *xr, const flo
         sg8 += g;
         sgx8 += g * xh;
     }
-    sg = hsum8(&sg8);
-    sgx = hsum8(&sgx8);
+    sg = sy_v8_sum(&sg8);
+    sgx = sy_v8_sum(&sgx8);
     for (; j < D; j++) {
         const float gj = has_w ? gr[j] * w[j] : gr[j];
         sg += gj;

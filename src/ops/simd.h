@@ -66,8 +66,15 @@ SY_INLINE void sy_v8_set1(sy_v8f *v, float x) {
         *(r) = (sy_v8f)((sy_mask_ & (sy_v8i) * (a)) | (~sy_mask_ & (sy_v8i) * (b))); \
     } while (0)
 
+/* ((v0 + v4) + (v1 + v5)) + ((v2 + v6) + (v3 + v7)): the first four sums
+** as one add of the two halves (fewer instructions than lane by lane). */
 SY_INLINE float sy_v8_sum(const sy_v8f *v) {
-    return (((*v)[0] + (*v)[4]) + ((*v)[1] + (*v)[5])) + (((*v)[2] + (*v)[6]) + ((*v)[3] + (*v)[7]));
+    typedef float v4f_ __attribute__((vector_size(16)));
+    v4f_ lo, hi;
+    memcpy(&lo, v, sizeof lo);
+    memcpy(&hi, (const char *)v + sizeof lo, sizeof hi);
+    lo += hi;
+    return (lo[0] + lo[1]) + (lo[2] + lo[3]);
 }
 
 SY_INLINE float sy_v8_max(const sy_v8f *v) {
@@ -122,16 +129,34 @@ SY_INLINE void sy_add_biases_f64(double *y, const double *a, int64_t na, const d
 ** short head, so k * LN2_HI is exact, and a tail), q = e^r - 1 by its Taylor
 ** series to r^7 (truncation below 2e-8 relative). Writing e^y - 1 that way
 ** keeps tanh(x) = (e^2x - 1) / (e^2x + 1) accurate near 0.
-** For y in [-87, 88], so that 2^k stays a normal float: *p = 2^k. */
-SY_INLINE void sy_v8_exp_parts(const sy_v8f *y, sy_v8f *p, sy_v8f *q) {
+** For y in [-87, 88], so that 2^k stays a normal float: *p = 2^k.
+** sy_v8_exp_parts_n does n <= 8 vectors, each step on all of them before
+** the next, so that their chains of dependent operations run side by side
+** (one after the other each would wait on its own latency); the same bits
+** as n calls of sy_v8_exp_parts. */
+SY_INLINE void sy_v8_exp_parts_n(const sy_v8f *y, sy_v8f *p, sy_v8f *q, int n) {
     const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f, log2e = 1.44269504088896341f;
     const float rounder = 12582912.0f;   /* 1.5 * 2^23: adding it rounds to an integer */
     const int32_t rounder_bits = 0x4B400000;
-    sy_v8f t = *y * log2e + rounder, k = t - rounder;
-    sy_v8f r = *y - k * ln2_hi - k * ln2_lo;
-    *q = r * (1 + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
-                                                      r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    *p = (sy_v8f)(((sy_v8i)t - rounder_bits + 127) << 23);
+    sy_v8f t[8], r[8];
+    int i;
+    for (i = 0; i < n; i++) t[i] = y[i] * log2e + rounder;
+    for (i = 0; i < n; i++) {
+        const sy_v8f k = t[i] - rounder;
+        r[i] = y[i] - k * ln2_hi - k * ln2_lo;
+    }
+    /* q = r (1 + r (1/2 + r (1/6 + r (1/24 + r (1/120 + r (1/720 + r / 5040)))))) */
+    for (i = 0; i < n; i++) q[i] = 1.0f / 720 + r[i] * (1.0f / 5040);
+    for (i = 0; i < n; i++) q[i] = 1.0f / 120 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = 1.0f / 24 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = 1.0f / 6 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = 1.0f / 2 + r[i] * q[i];
+    for (i = 0; i < n; i++) q[i] = r[i] * (1 + r[i] * q[i]);
+    for (i = 0; i < n; i++) p[i] = (sy_v8f)(((sy_v8i)t[i] - rounder_bits + 127) << 23);
+}
+
+SY_INLINE void sy_v8_exp_parts(const sy_v8f *y, sy_v8f *p, sy_v8f *q) {
+    sy_v8_exp_parts_n(y, p, q, 1);
 }
 
 SY_INLINE void sy_v8_clamp(sy_v8f *y, float lo, float hi) {
