@@ -532,6 +532,13 @@ static void copy_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
         int64_t es = sy_dtype_size(dt[0]);
         if (bs[0] == es && bs[1] == es) {
             memcpy(p[0], p[1], (size_t)(n * es));
+        } else if (bs[0] == es && bs[1] == 0 && es == 4) {
+            /* an expanded scalar made contiguous (the gradient of a sum
+            ** reaching a layer that needs it dense): a fill the compiler
+            ** turns into vector stores */
+            float *d = (float *)p[0], v;
+            memcpy(&v, p[1], sizeof v);
+            for (i = 0; i < n; i++) d[i] = v;
         } else if (es == 4) {
             for (i = 0; i < n; i++) *(float *)(p[0] + i * bs[0]) = *(const float *)(p[1] + i * bs[1]);
         } else if (es == 8) {

@@ -150,6 +150,17 @@ describe("views", function()
     assert.matches("cannot expand shape %[3%] to %[2,4%]", err)
   end)
 
+  it("expanded values made contiguous: a scalar everywhere, a column along rows", function()
+    -- a stride-0 source is copied as a fill; 3*7*5 = 105 leaves a tail past any vector width
+    for _, dt in ipairs({ "float32", "float64" }) do
+      local s = sy.tensor({ -2.5 }, dt):expand(3, 7, 5):contiguous()
+      assert.same({ 35, 5, 1 }, s:stride())
+      assert.equals(105, (s:eq(-2.5)):sum():item())
+      local col = sy.tensor({ { 1 }, { 2 }, { 3 } }, dt):expand(3, 6):contiguous()
+      assert.same({ { 1, 1, 1, 1, 1, 1 }, { 2, 2, 2, 2, 2, 2 }, { 3, 3, 3, 3, 3, 3 } }, col:totable())
+    end
+  end)
+
   it("copy_ and clone", function()
     local a = sy.zeros(2, 2)
     a:copy_(sy.tensor({ 1, 2 }))   -- broadcast copy
