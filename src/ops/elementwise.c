@@ -109,13 +109,39 @@ struct bin_ctx {
         }                                                                                 \
     } while (0)
 
-#define BIN_FLOAT_CASES(T, POWF, FMODF)                                          \
+/* x ^ e for a scalar e that PyTorch computes by multiplication or sqrt
+** (its pow_tensor_scalar: e = 0.5, 1, 2, 3, -1, -2; here -2 is (1/x)^2,
+** which stays nonzero where x^2 overflows); libm's pow costs ~8 ns an
+** element here. Other exponents fall through to pow. sqrt differs from pow
+** at -0 and -inf only. */
+#define POW_SCALAR(T, SQRTF)                                                     \
+    do {                                                                         \
+        T e;                                                                     \
+        if (bs[2] != 0) break;                                                   \
+        e = *(const T *)p[2];                                                    \
+        if (e == 2) BIN_ROW(T, ((void)y, x * x));                                \
+        else if (e == 3) BIN_ROW(T, ((void)y, x * x * x));                       \
+        else if (e == 1) BIN_ROW(T, ((void)y, x));                               \
+        else if (e == -1) BIN_ROW(T, ((void)y, (T)1 / x));                       \
+        else if (e == -2) BIN_ROW(T, ((void)y, ((T)1 / x) * ((T)1 / x)));         \
+        else if (e == (T)0.5)                                                    \
+            BIN_ROW(T, ((void)y, x == 0                   ? (T)0                 \
+                                 : x == -(T)INFINITY ? (T)INFINITY              \
+                                                      : SQRTF(x)));              \
+        else break;                                                              \
+        return 1;                                                                \
+    } while (0)
+
+#define BIN_FLOAT_CASES(T, POWF, FMODF, SQRTF)                                   \
     switch (c->op) {                                                             \
     case SY_OP_ADD: BIN_ROW(T, x + y); return 1;                                 \
     case SY_OP_SUB: BIN_ROW(T, x - y); return 1;                                 \
     case SY_OP_MUL: BIN_ROW(T, x * y); return 1;                                 \
     case SY_OP_DIV: BIN_ROW(T, x / y); return 1;                                 \
-    case SY_OP_POW: BIN_ROW(T, POWF(x, y)); return 1;                            \
+    case SY_OP_POW:                                                              \
+        POW_SCALAR(T, SQRTF);                                                    \
+        BIN_ROW(T, POWF(x, y));                                                  \
+        return 1;                                                                \
     case SY_OP_MAXIMUM: BIN_ROW(T, (x != x || x > y) ? x : y); return 1;         \
     case SY_OP_MINIMUM: BIN_ROW(T, (x != x || x < y) ? x : y); return 1;         \
     case SY_OP_FMOD: BIN_ROW(T, FMODF(x, y)); return 1;                          \
@@ -124,12 +150,12 @@ struct bin_ctx {
 
 SY_SIMD_CLONES static int bin_row_f32(const struct bin_ctx *c, int64_t n, char **p, const int64_t *bs) {
     int64_t i;
-    BIN_FLOAT_CASES(float, powf, fmodf)
+    BIN_FLOAT_CASES(float, powf, fmodf, sqrtf)
 }
 
 SY_SIMD_CLONES static int bin_row_f64(const struct bin_ctx *c, int64_t n, char **p, const int64_t *bs) {
     int64_t i;
-    BIN_FLOAT_CASES(double, pow, fmod)
+    BIN_FLOAT_CASES(double, pow, fmod, sqrt)
 }
 
 /* int64 arithmetic stays exact (no trip through double). */

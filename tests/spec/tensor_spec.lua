@@ -216,6 +216,30 @@ describe("arithmetic", function()
     assert.is_true(close(sy.tensor({ 0 }):sigmoid()[1], 0.5))
   end)
 
+  it("pow by the scalars 0.5, 1, 2, 3, -1, -2 (multiplication and sqrt) as pow gives them", function()
+    local inf, nan = math.huge, 0 / 0
+    local vals = { -inf, -3.5, -1, -0.0, 0, 1e-20, 0.7, 2, 1e20, inf, nan }
+    local function same(a, b) return a == b or (a ~= a and b ~= b) end
+    for _, dt in ipairs({ "float32", "float64" }) do
+      local x = sy.tensor(vals, dt)
+      for _, e in ipairs({ 0.5, 1, 2, 3, -1, -2, 1.5 }) do
+        local got = (x ^ e):totable()
+        for i, v in ipairs(x:totable()) do
+          local want = v ^ e   -- Lua's ^ is C's pow on doubles
+          if dt == "float32" then want = sy.tensor({ want }, "float32")[1] end
+          if e == 3 or e == -2 then   -- two roundings, as PyTorch's x * x * x
+            assert.is_true(same(got[i], want) or math.abs(got[i] - want) <= 2 ^ -22 * math.abs(want),
+              ("%s %g ^ %g: %g, want %g"):format(dt, v, e, got[i], want))
+          else
+            assert.is_true(same(got[i], want), ("%s %g ^ %g: %g, want %g"):format(dt, v, e, got[i], want))
+          end
+        end
+      end
+    end
+    assert.is_true(sy.tensor({ -1e300 }, "float64"):pow(0.5)[1] ~= sy.tensor({ -1e300 }, "float64"):pow(0.5)[1])
+    assert.equals(1 / 0, 1 / (sy.tensor({ -0.0 }) ^ 0.5)[1])   -- +0, not sqrt's -0
+  end)
+
   it("float32 tanh, sigmoid and exp: within 2^-22 of float64 (relative), special values kept", function()
     -- 6001 points over [-30, 30] (exp over [-80, 80]), a tail past the vector width;
     -- measured max 0.99, 0.94, 0.79 x 2^-23 (libm's tanhf, expf: 1.06, 0.50)
