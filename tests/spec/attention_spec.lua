@@ -529,6 +529,38 @@ describe("losses: gradients (float64) and values", function()
     assert.equal(0.875 + 1.375 + 0.03125, sy.huber_loss(i, t, 0.5, "sum"):item())
   end)
 
+  it("on float32, 100003 elements: sums and gradients as float64 gives them", function()
+    -- the sums run in eight partial sums over groups of eight, then a tail
+    local n = 100003
+    local i64, t64 = sy.randn(n, "float64") * 2, sy.randn(n, "float64")
+    for _, name in ipairs(LOSS_ORDER) do
+      for _, red in ipairs({ "mean", "sum" }) do
+        local i32 = i64:float():requires_grad(true)
+        local t32 = t64:float():requires_grad(true)
+        local a, b = i32:detach():double():requires_grad(true), t32:detach():double():requires_grad(true)
+        local got, want = LOSSES[name](i32, t32, red), LOSSES[name](a, b, red)
+        assert.is_true(math.abs(got:item() - want:item()) <= 1e-6 * math.abs(want:item()), name .. "/" .. red)
+        got:backward()
+        want:backward()
+        -- float32 rounding of d and of the slope: relative to the largest gradient
+        local big = a.grad:abs():max():item()
+        assert.is_true((i32.grad:double() - a.grad):abs():max():item() <= 2e-7 * big, name .. "/" .. red)
+        assert.is_true((t32.grad:double() - b.grad):abs():max():item() <= 2e-7 * big, name .. "/" .. red)
+      end
+    end
+    -- Huber at |d| = delta from both sides, beyond it, and NaN and inf through
+    local inf = math.huge
+    local d = sy.tensor({ 0.5, -0.5, 0.49999997, 2, -0.0, inf, -inf, 0 / 0 })
+    local v = sy.huber_loss(d, sy.zeros(8), 0.5, "none"):totable()
+    assert.same({ 0.125, 0.125, 0.875, 0 }, { v[1], v[2], v[4], v[5] })
+    local v3 = sy.tensor({ 0.49999997 })
+    assert.equal(((v3 * 0.5) * v3)[1], v[3])   -- bit for bit as 0.5 d d
+    assert.same({ inf, inf }, { v[6], v[7] })
+    assert.is_true(v[8] ~= v[8])
+    local m = sy.mse_loss(d, sy.zeros(8), "sum"):item()
+    assert.is_true(m ~= m)
+  end)
+
   it("give L1 a zero gradient where input equals target, as PyTorch", function()
     local i = sy.tensor({ 1.0, 2.0, 3.0 }):requires_grad(true)
     local t = sy.tensor({ 1.0, 0.0, 5.0 }):requires_grad(true)
