@@ -216,6 +216,52 @@ describe("arithmetic", function()
     assert.is_true(close(sy.tensor({ 0 }):sigmoid()[1], 0.5))
   end)
 
+  it("comparisons, clamp and where: dense, against a scalar and strided rows agree", function()
+    -- each op on a dense row, a transposed (strided) view and against a scalar,
+    -- checked element by element in Lua; NaN compares false (ne true)
+    local nan = 0 / 0
+    local base = sy.randn(7, 9)
+    base[2][3], base[5][1] = nan, math.huge
+    local dense, strided = base:clone(), base:t():contiguous():t()
+    local other = sy.randn(7, 9)
+    local lua = {
+      eq = function(a, b) return a == b end, ne = function(a, b) return a ~= b end,
+      lt = function(a, b) return a < b end, le = function(a, b) return a <= b end,
+      gt = function(a, b) return a > b end, ge = function(a, b) return a >= b end,
+    }
+    local d, o = base:totable(), other:totable()
+    for name, f in pairs(lua) do
+      for _, x in ipairs({ dense, strided }) do
+        local vs, sc = x[name](x, other):totable(), x[name](x, 0.25):totable()
+        for r = 1, 7 do
+          for c = 1, 9 do
+            assert.equals(f(d[r][c], o[r][c]), vs[r][c], name)
+            assert.equals(f(d[r][c], 0.25), sc[r][c], name .. " scalar")
+          end
+        end
+      end
+    end
+    for _, dt in ipairs({ "float32", "float64" }) do
+      local x = sy.tensor({ -3, -0.5, 0.5, 3, nan, -math.huge, math.huge }, dt)
+      local c = x:clamp(-1, 1):totable()
+      assert.same({ -1, -0.5, 0.5, 1, -1, 1 }, { c[1], c[2], c[3], c[4], c[6], c[7] })
+      assert.is_true(c[5] ~= c[5])
+      assert.same({ -3, -0.5, 0.5, 1 }, { table.unpack(x:clamp(nil, 1):totable(), 1, 4) })
+    end
+    local mask = base:gt(0)
+    local m = mask:totable()
+    for _, y in ipairs({ other, sy.tensor(7.5), other:t():contiguous():t() }) do
+      local w = sy.where(mask, strided, y):totable()
+      local yt = y:dim() > 0 and y:totable() or nil
+      for r = 1, 7 do
+        for c = 1, 9 do
+          local want = m[r][c] and d[r][c] or (yt and yt[r][c] or 7.5)
+          assert.is_true(w[r][c] == want or (w[r][c] ~= w[r][c] and want ~= want))
+        end
+      end
+    end
+  end)
+
   it("pow by the scalars 0.5, 1, 2, 3, -1, -2 (multiplication and sqrt) as pow gives them", function()
     local inf, nan = math.huge, 0 / 0
     local vals = { -inf, -3.5, -1, -0.0, 0, 1e-20, 0.7, 2, 1e20, inf, nan }
