@@ -177,6 +177,75 @@ describe("layers: values", function()
                  [0] = 0, [1] = 0.5 * (1 + 0.682689492137086), [2] = 1 + 0.954499736103642 }
     for v, want in pairs(at) do assert.near(want, exact[(v + 4) * 2 + 1], 1e-14) end
   end)
+
+  it("gelu in float32 (eight lanes): forward and gradient against float64, special values", function()
+    -- 20001 points over [-10, 10] (a tail past the vector width). Below -5 the float64 path itself
+    -- cancels (1 + erf, 1 + tanh), so the reference there is Phi from its continued fraction and
+    -- the tanh form as x sigmoid(2u). Measured (ulp = 2^-23 relative): exact form 3.08 forward,
+    -- 3.57 gradient (where |y'| >= 0.1 near its zero at -0.75, 1.94 elsewhere); tanh form 2.64 /
+    -- 3.56 from -1.5 up, growing with |u| below (95 at x = -9.6: u's own rounding, amplified by
+    -- exp); |gradient error| 4.7e-8 / 6.1e-8 where |y'| < 0.1 around its zero.
+    local K, C = math.sqrt(2 / math.pi), 0.044715
+    local function phi(v) return math.exp(-v * v / 2) / math.sqrt(2 * math.pi) end
+    local function tail(approx, x)
+      if approx == "none" then
+        local v, f = -x, -x
+        for k = 60, 1, -1 do f = v + k / f end
+        local P = phi(v) / f
+        return x * P, P + x * phi(v)
+      end
+      local E = math.exp(2 * K * (x + C * x ^ 3))
+      local s, r = E / (1 + E), 1 / (1 + E)
+      return x * s, s * (1 + 2 * x * r * K * (1 + 3 * C * x * x))
+    end
+    local n, xs = 20001, {}
+    for i = 1, n do xs[i] = -10 + 20 * (i - 1) / (n - 1) end
+    local x32 = leaf(sy.tensor(xs))
+    local x64 = leaf(x32:detach():double())
+    local ulp = 2 ^ -23
+    for _, approx in ipairs({ "none", "tanh" }) do
+      x32.grad, x64.grad = nil, nil
+      local y32, y64 = sy.gelu(x32, approx), sy.gelu(x64, approx)
+      y32:sum():backward()
+      y64:sum():backward()
+      local f, g = y32:totable(), x32.grad:totable()
+      local F, G, xv = y64:totable(), x64.grad:totable(), x64:detach():totable()
+      local fr, gr, fr_tail, gr_tail, gabs = 0, 0, 0, 0, 0
+      for i = 1, n do
+        local v, wf, wg = xv[i], F[i], G[i]
+        if v < -5 then wf, wg = tail(approx, v) end
+        local ef = wf == 0 and math.abs(f[i]) or math.abs(f[i] - wf) / math.abs(wf)
+        local eg = math.abs(g[i] - wg) / math.abs(wg)
+        if math.abs(wg) < 0.1 and v > -1.5 then
+          gabs = math.max(gabs, math.abs(g[i] - wg))   -- where the gradient crosses 0
+        elseif approx == "tanh" and v < -1.5 then
+          gr_tail = math.max(gr_tail, eg)
+        else
+          gr = math.max(gr, eg)
+        end
+        if approx == "tanh" and v < -1.5 then fr_tail = math.max(fr_tail, ef) else fr = math.max(fr, ef) end
+      end
+      assert.is_true(fr <= 4 * ulp, approx .. " forward off by " .. fr / ulp .. " ulp")
+      assert.is_true(gr <= 4 * ulp, approx .. " gradient off by " .. gr / ulp .. " ulp")
+      assert.is_true(gabs <= 1e-7, approx .. " gradient off by " .. gabs .. " near its zero")
+      assert.is_true(fr_tail <= 128 * ulp and gr_tail <= 128 * ulp, approx .. " tail off")
+    end
+
+    local inf = math.huge
+    local s = { -inf, inf, 0 / 0, -0.0, 0, -20, 20, -1e30, 1e30, 1e-30 }
+    for _, approx in ipairs({ "none", "tanh" }) do
+      local x = leaf(sy.tensor(s))
+      local y = sy.gelu(x, approx)
+      y:sum():backward()
+      local v, d = y:totable(), x.grad:totable()
+      assert.same({ 0, inf }, { v[1], v[2] })                 -- not -inf * 0
+      assert.is_true(v[3] ~= v[3] and d[3] ~= d[3])           -- NaN stays NaN
+      assert.equals(-inf, 1 / v[4])                           -- -0 keeps its sign
+      assert.same({ 0, 0, 20, 0, x[9] }, { v[5], v[6], v[7], v[8], v[9] })
+      assert.is_true(math.abs(v[10] / 5e-31 - 1) < 1e-6)
+      assert.same({ 0, 1, 0.5, 0.5, 0, 1, 0, 1 }, { d[1], d[2], d[4], d[5], d[6], d[7], d[8], d[9] })
+    end
+  end)
 end)
 
 -- ------------------------------------------------------------ batch norm
