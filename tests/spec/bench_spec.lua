@@ -4,8 +4,8 @@
 -- x threads with synlua's numbers, inference, start-up, pruning overhead)
 -- and valid JSON; a bad flag is a usage error. bench/layers.lua, at one
 -- round of one step without PyTorch, prints every layer at both thread
--- counts and the LSTM's and encoder's GEMM floors. The full benchmarks are
--- run by hand on a quiet machine.
+-- counts and the LSTM's and encoder's GEMM floors; bench/ops.lua, at one
+-- round, every op. The full benchmarks are run by hand on a quiet machine.
 local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
 local SOURCE_DIR = os.getenv("SYNLUA_SOURCE_DIR") or "."
 local DATA = assert(os.getenv("SYNLUA_DATA"), "SYNLUA_DATA is not set")
@@ -228,5 +228,30 @@ describe("bench/layers.lua", function()
   it("rejects a bad argument", function()
     local _, _, status = os.execute(("cd %s && %s bench/layers.lua 1 x >/dev/null 2>&1"):format(q(SOURCE_DIR), q(BIN)))
     assert.are_not.equal(0, status)
+  end)
+end)
+
+describe("bench/ops.lua", function()
+  it("times every op (synlua only) and rejects a bad argument", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. q(dir)))
+    local _, _, status = os.execute(("cd %s && %s bench/ops.lua 1 --no-torch >%s/out 2>%s/err")
+      :format(q(SOURCE_DIR), q(BIN), q(dir), q(dir)))
+    local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
+    os.execute("rm -rf " .. q(dir))
+    assert.are.equal(0, status, err)
+    assert.truthy(out:match("^## synlua [%d%.]+ vs PyTorch: single ops on float32 %[3840, 64%]"), out)
+    local rows = 0
+    for line in out:gmatch("\n(| [^\n]* |)") do
+      if not line:match("^| op |") and not line:match("^|%-") then
+        local name, us, pt = line:match("^| (.-) | ([%d%.]+) | (%S+) |")
+        assert.truthy(name and tonumber(us) > 0 and pt == "-", line)
+        rows = rows + 1
+      end
+    end
+    assert.are.equal(30, rows, out)
+    local _, _, bad = os.execute(("cd %s && %s bench/ops.lua x >/dev/null 2>&1"):format(q(SOURCE_DIR), q(BIN)))
+    assert.are_not.equal(0, bad)
   end)
 end)
