@@ -561,6 +561,55 @@ static void copy_row(int64_t n, char **p, const int64_t *bs, void *ctx) {
     for (i = 0; i < n; i++) sy_value_store(p[0] + i * bs[0], dt[0], sy_value_load(p[1] + i * bs[1], dt[1]));
 }
 
+/* One [R, C] tile-by-tile transposing copy for 4- or 8-byte elements: d
+** contiguous, s(r, c) at s[r + c * sc]. */
+#define TRANSPOSE_TILE 32
+#define COPY_TILES(T)                                                                   \
+    do {                                                                                \
+        T *d = dst_;                                                                    \
+        const T *s = src_;                                                              \
+        for (r0 = 0; r0 < R; r0 += TRANSPOSE_TILE)                                      \
+            for (c0 = 0; c0 < C; c0 += TRANSPOSE_TILE) {                                \
+                const int64_t r1 = r0 + TRANSPOSE_TILE < R ? r0 + TRANSPOSE_TILE : R;   \
+                const int64_t c1 = c0 + TRANSPOSE_TILE < C ? c0 + TRANSPOSE_TILE : C;   \
+                for (r = r0; r < r1; r++)                                               \
+                    for (c = c0; c < c1; c++) d[r * C + c] = s[r + c * sc];             \
+            }                                                                           \
+    } while (0)
+
+/* A copy into a contiguous dst from a src whose last two dims are swapped in
+** memory (`t:t():contiguous()`, a transpose made dense): 32 x 32 tiles, so
+** that each cache line of src is read once rather than once per dst row
+** ([64, 3840] floats 178 -> 88 us; tiles of 8 gave 102, 16 99, 64 83).
+** 0 when the layouts are not those. */
+static int copy_transposed(sy_tensor *dst, const sy_tensor *src) {
+    const int nd = dst->ndim;
+    const int64_t es = sy_dtype_size(dst->dtype);
+    int64_t R, C, sc, outer, o, r0, c0, r, c;
+    if (nd < 2 || src->dtype != dst->dtype || (es != 4 && es != 8) ||
+        !sy_tensor_is_contiguous(dst))
+        return 0;
+    R = dst->size[nd - 2], C = dst->size[nd - 1], sc = src->stride[nd - 1];
+    if (src->stride[nd - 2] != 1 || sc < 8 || R < 8 || C < 8) return 0;
+    outer = sy_tensor_numel(dst) / (R * C);
+    for (o = 0; o < outer; o++) {
+        int64_t rest = o, off = 0;
+        int k;
+        void *dst_;
+        const void *src_;
+        for (k = nd - 3; k >= 0; k--) {   /* src's element offset of outer block o */
+            off += rest % dst->size[k] * src->stride[k];
+            rest /= dst->size[k];
+        }
+        dst_ = (char *)sy_tensor_data(dst) + o * R * C * es;
+        src_ = (const char *)sy_tensor_data(src) + off * es;
+        if (es == 4) COPY_TILES(uint32_t);
+        else COPY_TILES(uint64_t);
+    }
+    return 1;
+}
+#undef COPY_TILES
+
 /* Copies overlapping storage through a temporary so that `a:copy(a:t())`
 ** style calls see the source as it was before the copy. */
 sy_status sy_tensor_copy_(sy_tensor *dst, const sy_tensor *src) {
@@ -585,11 +634,13 @@ sy_status sy_tensor_copy_(sy_tensor *dst, const sy_tensor *src) {
         sy_tensor_release(ex);
         ex = tmp;
     }
-    ops[0] = dst;
-    ops[1] = ex;
-    dt[0] = dst->dtype;
-    dt[1] = src->dtype;
-    sy_iter_run(2, ops, dst->ndim, dst->size, copy_row, dt);
+    if (!copy_transposed(dst, ex)) {
+        ops[0] = dst;
+        ops[1] = ex;
+        dt[0] = dst->dtype;
+        dt[1] = src->dtype;
+        sy_iter_run(2, ops, dst->ndim, dst->size, copy_row, dt);
+    }
     sy_tensor_release(ex);
     return SY_OK;
 }

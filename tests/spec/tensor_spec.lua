@@ -161,6 +161,31 @@ describe("views", function()
     end
   end)
 
+  it("transposes made contiguous, batched, sliced and of odd sizes, keep every element", function()
+    -- the last two dims swapped in memory take a tiled copy; 33 x 70 leaves partial tiles
+    for _, dt in ipairs({ "float32", "float64", "int64" }) do
+      local a = (sy.arange(0, 3 * 70 * 33, dt)):reshape(3, 70, 33)
+      local t = a:transpose(2, 3):contiguous()                  -- [3, 33, 70]
+      assert.same({ 3, 33, 70 }, t:size())
+      local ok = true
+      local at, tt = a:totable(), t:totable()
+      for b = 1, 3 do
+        for i = 1, 33 do
+          for j = 1, 70 do ok = ok and tt[b][i][j] == at[b][j][i] end
+        end
+      end
+      assert.is_true(ok, dt)
+      local s = a:narrow(3, 3, 20):transpose(2, 3):contiguous()   -- src rows 33 apart, 20 used
+      local st = s:totable()
+      for b = 1, 3 do
+        for i = 1, 20 do
+          for j = 1, 70 do ok = ok and st[b][i][j] == at[b][j][i + 2] end
+        end
+      end
+      assert.is_true(ok, dt .. " sliced")
+    end
+  end)
+
   it("copy_ and clone", function()
     local a = sy.zeros(2, 2)
     a:copy_(sy.tensor({ 1, 2 }))   -- broadcast copy
