@@ -186,6 +186,24 @@ describe("views", function()
     end
   end)
 
+  it("row-block copies: cat, narrow targets, broadcast rows and batched slices", function()
+    local a = sy.arange(0, 2 * 3 * 4):reshape(2, 3, 4)
+    local b = sy.arange(100, 100 + 2 * 3 * 2):reshape(2, 3, 2)
+    local c = sy.cat({ a, b }, 3):totable()   -- rows of 4 and of 2 into rows of 6
+    local at, bt = a:totable(), b:totable()
+    for i = 1, 2 do
+      for j = 1, 3 do
+        assert.same({ at[i][j][1], at[i][j][2], at[i][j][3], at[i][j][4], bt[i][j][1], bt[i][j][2] }, c[i][j])
+      end
+    end
+    local z = sy.zeros(4, 5)
+    z:narrow(2, 2, 3):copy_(sy.tensor({ 1, 2, 3 }))   -- a broadcast row into a narrowed view
+    assert.same({ 0, 1, 2, 3, 0 }, z:totable()[4])
+    local s = a:narrow(2, 2, 2):clone():totable()      -- a batched slice: rows 1..2 of each batch
+    assert.same({ at[1][2], at[1][3] }, s[1])
+    assert.same({ at[2][2], at[2][3] }, s[2])
+  end)
+
   it("copy_ and clone", function()
     local a = sy.zeros(2, 2)
     a:copy_(sy.tensor({ 1, 2 }))   -- broadcast copy
