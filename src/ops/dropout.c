@@ -16,21 +16,21 @@ double sy_dropout_scale(double p) { return p < 1 ? 1 / (1 - p) : 0; }
 ** dispatch. For an integer word w, w * 2^-32 < 1 - p exactly when
 ** w < ceil((1 - p) * 2^32) (the scaling by 2^32 is exact). */
 void sy_dropout_mask(sy_tensor *keep, sy_rng *g, double p) {
+    enum { CHUNK = 256 };   /* blocks drawn at a time: 4 KB of words */
     const uint64_t n = (uint64_t)sy_tensor_numel(keep);
     const uint64_t limit = (uint64_t)ceil((1 - p) * 4294967296.0);
     unsigned char *m = sy_tensor_data(keep);
-    uint64_t first, b;
-    uint32_t w[4];
-    int j;
+    uint64_t first, done, k;
+    uint32_t w[4 * CHUNK];
     if (!g) g = sy_rng_default();
     first = sy_rng_reserve(g, (n + 3) / 4);
-    for (b = 0; b < n / 4; b++, m += 4) {
-        sy_rng_block(w, g, first + b);
-        for (j = 0; j < 4; j++) m[j] = w[j] < limit;
-    }
-    if (n % 4) {
-        sy_rng_block(w, g, first + b);
-        for (j = 0; j < (int)(n % 4); j++) m[j] = w[j] < limit;
+    for (done = 0; done < n; done += 4 * CHUNK) {
+        const uint64_t left = n - done, words = left < 4 * CHUNK ? left : 4 * CHUNK;
+        sy_rng_blocks(w, g, first + done / 4, (int64_t)((words + 3) / 4));
+        if (limit > UINT32_MAX) /* p = 0: every word is below 2^32 */
+            for (k = 0; k < words; k++) m[done + k] = 1;
+        else /* a 32-bit compare, which vectorises */
+            for (k = 0; k < words; k++) m[done + k] = w[k] < (uint32_t)limit;
     }
 }
 
