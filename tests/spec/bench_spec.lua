@@ -195,15 +195,22 @@ describe("bench/vs_pytorch.lua", function()
   end)
 end)
 
+-- Runs `synlua bench/<script> <args>` from the source dir; returns exit status,
+-- stdout, stderr.
+local function run_bench(script, args)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. q(dir)))
+  local _, _, status = os.execute(("cd %s && %s bench/%s %s >%s/out 2>%s/err")
+    :format(q(SOURCE_DIR), q(BIN), script, args, q(dir), q(dir)))
+  local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
+  os.execute("rm -rf " .. q(dir))
+  return status, out, err
+end
+
 describe("bench/layers.lua", function()
   it("times every layer at 1 and 2 threads and puts the GEMM floors beside them (synlua only)", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. q(dir)))
-    local _, _, status = os.execute(("cd %s && %s bench/layers.lua 1 1 --no-torch >%s/out 2>%s/err")
-      :format(q(SOURCE_DIR), q(BIN), q(dir), q(dir)))
-    local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
-    os.execute("rm -rf " .. q(dir))
+    local status, out, err = run_bench("layers.lua", "1 1 --no-torch")
     assert.are.equal(0, status, err)
     assert.truthy(out:match("^## synlua [%d%.]+ vs PyTorch %(not found%)"), out)
     local rows = 0
@@ -226,20 +233,13 @@ describe("bench/layers.lua", function()
   end)
 
   it("rejects a bad argument", function()
-    local _, _, status = os.execute(("cd %s && %s bench/layers.lua 1 x >/dev/null 2>&1"):format(q(SOURCE_DIR), q(BIN)))
-    assert.are_not.equal(0, status)
+    assert.are_not.equal(0, (run_bench("layers.lua", "1 x")))
   end)
 end)
 
 describe("bench/ops.lua", function()
   it("times every op (synlua only) and rejects a bad argument", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. q(dir)))
-    local _, _, status = os.execute(("cd %s && %s bench/ops.lua 1 --no-torch >%s/out 2>%s/err")
-      :format(q(SOURCE_DIR), q(BIN), q(dir), q(dir)))
-    local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
-    os.execute("rm -rf " .. q(dir))
+    local status, out, err = run_bench("ops.lua", "1 --no-torch")
     assert.are.equal(0, status, err)
     assert.truthy(out:match("^## synlua [%d%.]+ vs PyTorch: single ops on float32 %[3840, 64%]"), out)
     local rows = 0
@@ -251,7 +251,6 @@ describe("bench/ops.lua", function()
       end
     end
     assert.are.equal(30, rows, out)
-    local _, _, bad = os.execute(("cd %s && %s bench/ops.lua x >/dev/null 2>&1"):format(q(SOURCE_DIR), q(BIN)))
-    assert.are_not.equal(0, bad)
+    assert.are_not.equal(0, (run_bench("ops.lua", "x")))
   end)
 end)
