@@ -289,3 +289,186 @@ describe("reduction arguments", function()
       err_of(function() return sy.max(x, x) end))
   end)
 end)
+
+-- The float kernels: rows summed in 32 double lanes (tails and strided rows
+-- gathered and padded), columns in one chain each, 64 or 32 at a time.
+describe("float sums", function()
+  local function hex(t)
+    local out = {}
+    for i, v in ipairs(type(t) == "table" and t or { t }) do out[i] = string.format("%a", v) end
+    return table.concat(out, " ")
+  end
+  -- exact in float32 and in every partial sum: integers in [-8, 8]
+  local function ints(n, dt)
+    local v, s = {}, 0
+    for k = 1, n do
+      v[k] = (k * 7) % 17 - 8
+      s = s + v[k]
+    end
+    return sy.tensor(v, dt), s
+  end
+  -- Neumaier's compensated sum: the float64 reference
+  local function ref_sum(v)
+    local s, c = 0.0, 0.0
+    for _, x in ipairs(v) do
+      local t = s + x
+      if math.abs(s) >= math.abs(x) then c = c + ((s - t) + x) else c = c + ((x - t) + s) end
+      s = t
+    end
+    return s + c
+  end
+  local function f32(v) return sy.tensor({ v }, "float32")[1] end
+
+  it("sum lengths that leave tails exactly", function()
+    for _, dt in ipairs({ "float32", "float64" }) do
+      for _, n in ipairs({ 1, 7, 9, 31, 32, 33, 63, 64, 65, 1000003 }) do
+        local x, s = ints(n, dt)
+        assert.are.equal(s, x:sum():item())
+        assert.are.equal(dt == "float32" and f32(s / n) or s / n, x:mean():item())
+        -- the same values as rows of a 2-d tensor, and as its columns
+        local r = x:view(1, n):expand(3, n):contiguous()
+        assert.are.same({ s, s, s }, r:sum(2):totable())
+        assert.are.same({ s, s, s }, r:t():sum(1):totable())
+        if n < 100 then
+          assert.are.same({ s, s, s }, r:t():contiguous():sum(1):totable())
+        end
+      end
+    end
+  end)
+
+  it("give each column of 1 to 70 its own sum", function()
+    for _, dt in ipairs({ "float32", "float64" }) do
+      for _, m in ipairs({ 1, 2, 7, 31, 32, 33, 63, 64, 65, 70 }) do
+        local rows, want = {}, {}
+        for i = 1, 9 do
+          rows[i] = {}
+          for j = 1, m do
+            rows[i][j] = (i * 13 + j * 5) % 11 - 5
+            want[j] = (want[j] or 0) + rows[i][j]
+          end
+        end
+        local x = sy.tensor(rows, dt)
+        assert.are.same(want, x:sum(1):totable())
+        assert.are.same(want, x:t():sum(2):totable())
+        local p = x:prod(1):totable()
+        for j = 1, m do
+          local q = 1
+          for i = 1, 9 do q = q * rows[i][j] end
+          assert.are.equal(q, p[j])
+        end
+      end
+    end
+  end)
+
+  it("do not depend on strides: strided and transposed rows give the same bits", function()
+    sy.manual_seed(5)
+    for _, dt in ipairs({ "float32", "float64" }) do
+      for _, n in ipairs({ 9, 65, 1000 }) do
+        local w = sy.randn(n, 3):to(dt)
+        local col = w:narrow(2, 2, 1)   -- [n, 1], rows 3 elements apart
+        local dense = col:contiguous()
+        assert.are.equal(hex(dense:sum():item()), hex(col:sum(1)[1]))
+        assert.are.equal(hex(dense:sum(1)[1]), hex(col:sum(1)[1]))
+        assert.are.equal(hex(dense:var(1)[1]), hex(col:var(1)[1]))
+        assert.are.equal(hex(dense:prod(1)[1]), hex(col:prod(1)[1]))
+        -- rows read through a transpose are rows as well
+        local a = sy.randn(5, n):to(dt)
+        assert.are.equal(hex(a:sum(2):totable()), hex(a:t():contiguous():t():sum(2):totable()))
+        assert.are.equal(hex(a:mean(2):totable()), hex(a:t():contiguous():t():mean(2):totable()))
+      end
+    end
+  end)
+
+  it("give the same bits on 1, 2 and 3 threads", function()
+    sy.manual_seed(6)
+    local x, c = sy.randn(3840, 64), sy.randn(64, 60, 64):double()
+    local got = {}
+    for threads = 1, 3 do
+      sy.set_num_threads(threads)
+      got[threads] = hex({ x:sum():item(), x:mean():item(), x:var():item() }) .. hex(x:sum(1):totable())
+        .. hex(x:sum(2):totable()) .. hex(x:std(1):totable()) .. hex(c:sum(1):view(-1):totable())
+        .. hex(c:sum(2):view(-1):totable()) .. hex(c:sum(3):view(-1):totable())
+    end
+    sy.set_num_threads(1)
+    assert.are.equal(got[1], got[2])
+    assert.are.equal(got[1], got[3])
+  end)
+
+  it("keep float32 sums of 1e6 values to the float32 rounding of the exact sum", function()
+    sy.manual_seed(7)
+    for _, scale in ipairs({ 0, 1 }) do
+      -- randn, then all positive values (no cancellation)
+      local x = scale == 0 and sy.randn(1000000) or (sy.rand(1000000) + 0.5)
+      local v = x:totable()
+      local exact = ref_sum(v)
+      local s32, s64 = x:sum():item(), x:double():sum():item()
+      -- accumulated in double in the same order: s32 is s64 rounded to float
+      assert.are.equal(f32(s64), s32)
+      -- s64 within 2^-50 of the exact sum (measured: equal to it, for both),
+      -- so s32 is within half a float32 ulp (measured 0.03 and 0.38 ulp)
+      assert.is_true(math.abs(s64 - exact) <= 2 ^ -50 * math.abs(exact))
+      assert.is_true(math.abs(s32 - exact) <= 2 ^ -24 * math.abs(exact) * (1 + 2 ^ -20))
+      assert.are.equal(f32(s64 / 1000000), x:mean():item())
+    end
+  end)
+
+  it("keep NaN and infinities wherever they fall", function()
+    for _, dt in ipairs({ "float32", "float64" }) do
+      for _, n in ipairs({ 7, 40, 100 }) do
+        for _, at in ipairs({ 1, n // 2, n }) do
+          local v = {}
+          for k = 1, n do v[k] = 1 end
+          v[at] = 0 / 0
+          assert.is_true(is_nan(sy.tensor(v, dt):sum():item()))
+          v[at] = math.huge
+          assert.are.equal(math.huge, sy.tensor(v, dt):sum():item())
+          assert.are.equal(math.huge, sy.tensor(v, dt):prod():item())
+          assert.is_true(is_nan(sy.tensor(v, dt):var():item()))
+          v[n + 1 - at == at and 1 or n + 1 - at] = -math.huge
+          if n + 1 - at ~= at then assert.is_true(is_nan(sy.tensor(v, dt):sum():item())) end
+          local z = {}
+          for k = 1, n do z[k] = k == at and 0 or math.huge end
+          assert.is_true(is_nan(sy.tensor(z, dt):prod():item()))
+        end
+      end
+    end
+  end)
+
+  it("compute var and std of rows and columns with tails", function()
+    sy.manual_seed(8)
+    for _, dt in ipairs({ "float32", "float64" }) do
+      local x = sy.randn(7, 65):to(dt)
+      local rows = x:double():totable()
+      local v2, v1 = x:var(2):totable(), x:var(1):totable()
+      local tol = dt == "float32" and 1e-6 or 1e-13
+      for i = 1, 7 do
+        local m = 0
+        for j = 1, 65 do m = m + rows[i][j] end
+        m = m / 65
+        local ss = 0
+        for j = 1, 65 do ss = ss + (rows[i][j] - m) ^ 2 end
+        assert.is_true(math.abs(v2[i] - ss / 64) <= tol * ss / 64)
+      end
+      for j = 1, 65 do
+        local m = 0
+        for i = 1, 7 do m = m + rows[i][j] end
+        m = m / 7
+        local ss = 0
+        for i = 1, 7 do ss = ss + (rows[i][j] - m) ^ 2 end
+        assert.is_true(math.abs(v1[j] - ss / 6) <= tol * ss / 6)
+      end
+    end
+  end)
+
+  it("keep int64 sums exact, wrapping", function()
+    local big = math.maxinteger
+    assert.are.equal(big + 3 + 0, sy.tensor({ big, 1, 2 }, "int64"):sum():item())
+    local v = {}
+    for k = 1, 70 do v[k] = (k % 3 == 0) and -3 or 2 end
+    local t = sy.tensor(v, "int64")
+    local p = 1
+    for k = 1, 70 do p = p * v[k] end
+    assert.are.equal(p, t:prod():item())
+    assert.are.equal(p, t:view(1, 70):prod(2)[1])
+  end)
+end)
