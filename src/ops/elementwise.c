@@ -285,26 +285,29 @@ struct un_ctx {
 #define F32_FN(name) name##f
 #define F64_FN(name) name
 
-/* 1 / (1 + e^-x) over the whole range: sy_v8_sigmoid clamps for the
-** recurrent gates and would give 6e-39 at x = -inf, not 0 */
-SY_INLINE void sigmoid_v8(sy_v8f *x) {
-    sy_v8f e = -*x;
-    sy_v8_exp(&e);
-    *x = 1 / (1 + e);
+/* 1 / (1 + e^-x) over the whole range, n <= 8 vectors: sy_v8_sigmoid
+** clamps for the recurrent gates and would give 6e-39 at x = -inf, not 0 */
+SY_INLINE void sigmoid_v8_n(sy_v8f *x, int n) {
+    int i;
+    for (i = 0; i < n; i++) x[i] = -x[i];
+    sy_v8_exp_n(x, n);
+    for (i = 0; i < n; i++) x[i] = 1 / (1 + x[i]);
 }
 
 SY_SIMD_CLONES static int un_row_f32(const struct un_ctx *c, int64_t n, char **p, const int64_t *bs) {
     int64_t i;
     /* the transcendentals on dense rows on eight lanes (simd.h): 4-30x
-    ** libm's scalar tanhf and expf here. exp flushes results below FLT_MIN
-    ** to 0, as simd.h's exp does. */
+    ** libm's scalar tanhf, expf, logf and log1pf here. exp flushes results
+    ** below FLT_MIN to 0, as simd.h's exp does. */
     if (bs[0] == 4 && bs[1] == 4) {
         float *o = (float *)p[0];
         const float *x = (const float *)p[1];
         switch (c->op) {
         case SY_OP_TANH: APPLY8(sy_v8_tanh, o, x, n); return 1;
-        case SY_OP_SIGMOID: APPLY8(sigmoid_v8, o, x, n); return 1;
-        case SY_OP_EXP: APPLY8(sy_v8_exp, o, x, n); return 1;
+        case SY_OP_SIGMOID: APPLY8X4(sigmoid_v8_n, o, x, n); return 1;
+        case SY_OP_EXP: APPLY8X4(sy_v8_exp_n, o, x, n); return 1;
+        case SY_OP_LOG: APPLY8(sy_v8_log, o, x, n); return 1;
+        case SY_OP_LOG1P: APPLY8(sy_v8_log1p, o, x, n); return 1;
         default: break;
         }
     }

@@ -30,57 +30,85 @@
 ** sum. Shorter rows go through zero-padded copies. */
 static const sy_v8i lane_index = {0, 1, 2, 3, 4, 5, 6, 7};
 
-/* NaN never wins the max comparison but poisons the sum, so a row holding
-** NaN comes out NaN. */
-SY_INLINE void row_forward(float *yr, const float *xr, int64_t n, int take_log) {
-    sy_v8f v, vm, vs = {0}, zero = {0}, tail, ninf;
-    const int64_t off = n - 8;
+/* The row's maximum, in two chains (padding lanes are -inf). NaN never
+** wins a comparison but poisons the sum later, so a row holding NaN comes
+** out NaN. */
+SY_INLINE float row_max(const float *xr, int64_t n) {
+    sy_v8f v, v2, vm, vm2, ninf;
     int64_t j;
-    float m, s;
-    sy_v8_set1(&ninf, -INFINITY);
-    if (n < 8) {   /* padding: -inf for the max, 0 after exp */
+    if (n < 8) {
+        sy_v8_set1(&ninf, -INFINITY);
         sy_v8_load(&v, xr, (int)n);
         sy_v8_select(&v, lane_index >= (int)n, &ninf, &v);
-        m = sy_v8_max(&v);
-        sy_v8_set1(&vm, m);
-        v -= vm;
-        sy_v8_exp(&v);
-        s = sy_v8_sum(&v);
-        if (!take_log) sy_v8_store(yr, &v, (int)n);
-    } else {
-        sy_v8_load(&tail, xr + off, 8);
-        vm = tail;
-        for (j = 0; j + 8 <= n; j += 8) {
-            sy_v8_load(&v, xr + j, 8);
-            sy_v8_select(&vm, v > vm, &v, &vm);
-        }
-        m = sy_v8_max(&vm);
-        sy_v8_set1(&vm, m);
-        for (j = 0; j + 8 <= n; j += 8) {
-            sy_v8_load(&v, xr + j, 8);
-            v -= vm;
-            sy_v8_exp(&v);
-            vs += v;
-            if (!take_log) sy_v8_store(yr + j, &v, 8);
-        }
-        if (j < n) {
-            v = tail - vm;
-            sy_v8_exp(&v);
-            if (!take_log) sy_v8_store(yr + off, &v, 8);
-            sy_v8_select(&v, lane_index < (int)(j - off), &zero, &v);
-            vs += v;
-        }
-        s = sy_v8_sum(&vs);
+        return sy_v8_max(&v);
     }
-    if (take_log) {
-        s = logf(s);
-        for (j = 0; j < n; j++) yr[j] = xr[j] - m - s;
-    } else {
-        s = 1 / s;
-        for (j = 0; j < n; j++) yr[j] *= s;
+    sy_v8_load(&vm, xr + n - 8, 8);
+    vm2 = vm;
+    for (j = 0; j + 16 <= n; j += 16) {
+        sy_v8_load(&v, xr + j, 8);
+        sy_v8_load(&v2, xr + j + 8, 8);
+        sy_v8_select(&vm, v > vm, &v, &vm);
+        sy_v8_select(&vm2, v2 > vm2, &v2, &vm2);
     }
+    if (j + 8 <= n) {
+        sy_v8_load(&v, xr + j, 8);
+        sy_v8_select(&vm, v > vm, &v, &vm);
+    }
+    sy_v8_select(&vm, vm2 > vm, &vm2, &vm);
+    return sy_v8_max(&vm);
 }
 
+/* sum of e^(x - m) over the row, e^(x - m) stored in yr unless take_log.
+** The exponentials go four vectors at a time (sy_v8_exp_n interleaves
+** them), each four summed in a tree before they join the running sum. */
+SY_INLINE float row_exp_sum(float *yr, const float *xr, int64_t n, float m, int take_log) {
+    sy_v8f v[4], vm, vs = {0}, zero = {0}, tail;
+    const int64_t off = n - 8;
+    int64_t j;
+    sy_v8_set1(&vm, m);
+    if (n < 8) {   /* padding lanes load as 0: e^(0 - m) is dropped */
+        sy_v8_load(&v[0], xr, (int)n);
+        v[0] -= vm;
+        sy_v8_exp(&v[0]);
+        if (!take_log) sy_v8_store(yr, &v[0], (int)n);
+        sy_v8_select(&v[0], lane_index >= (int)n, &zero, &v[0]);
+        return sy_v8_sum(&v[0]);
+    }
+    sy_v8_load(&tail, xr + off, 8);
+    for (j = 0; j + 32 <= n; j += 32) {
+        sy_v8_load(&v[0], xr + j, 8);
+        sy_v8_load(&v[1], xr + j + 8, 8);
+        sy_v8_load(&v[2], xr + j + 16, 8);
+        sy_v8_load(&v[3], xr + j + 24, 8);
+        v[0] -= vm;
+        v[1] -= vm;
+        v[2] -= vm;
+        v[3] -= vm;
+        sy_v8_exp_n(v, 4);
+        vs += (v[0] + v[1]) + (v[2] + v[3]);
+        if (!take_log) {
+            sy_v8_store(yr + j, &v[0], 8);
+            sy_v8_store(yr + j + 8, &v[1], 8);
+            sy_v8_store(yr + j + 16, &v[2], 8);
+            sy_v8_store(yr + j + 24, &v[3], 8);
+        }
+    }
+    for (; j + 8 <= n; j += 8) {
+        sy_v8_load(&v[0], xr + j, 8);
+        v[0] -= vm;
+        sy_v8_exp(&v[0]);
+        vs += v[0];
+        if (!take_log) sy_v8_store(yr + j, &v[0], 8);
+    }
+    if (j < n) {
+        v[0] = tail - vm;
+        sy_v8_exp(&v[0]);
+        if (!take_log) sy_v8_store(yr + off, &v[0], 8);
+        sy_v8_select(&v[0], lane_index < (int)(j - off), &zero, &v[0]);
+        vs += v[0];
+    }
+    return sy_v8_sum(&vs);
+}
 /* dx = y (dy - sum(dy y)), or for log_softmax dx = dy - exp(y) sum(dy). */
 SY_INLINE void row_backward(float *dxr, const float *dyr, const float *yr, int64_t n,
                             int take_log) {
@@ -139,10 +167,36 @@ SY_INLINE void row_backward(float *dxr, const float *dyr, const float *yr, int64
     }
 }
 
+/* Rows go in blocks of eight, each step over all of the block's rows before
+** the next: one row's steps depend on each other (maximum, exponentials,
+** sum, its reciprocal or log, the last pass), another row's do not, so the
+** rows' chains overlap; and the eight sums get their reciprocals or logs
+** (sy_v8_log) in one vector. Each row is read before its output is written,
+** so y may be x. */
 SY_SIMD_CLONES static void rows_forward_simd(float *y, const float *x, int64_t rows, int64_t n,
                                              int take_log) {
-    int64_t r;
-    for (r = 0; r < rows; r++) row_forward(y + r * n, x + r * n, n, take_log);
+    float m[8], s[8];
+    sy_v8f vs;
+    int64_t r, j;
+    int i, nb;
+    for (r = 0; r < rows; r += nb) {
+        nb = rows - r < 8 ? (int)(rows - r) : 8;
+        for (i = 0; i < nb; i++) m[i] = row_max(x + (r + i) * n, n);
+        for (i = 0; i < nb; i++)
+            s[i] = row_exp_sum(y + (r + i) * n, x + (r + i) * n, n, m[i], take_log);
+        sy_v8_load(&vs, s, nb);
+        if (take_log) sy_v8_log(&vs);
+        else vs = 1 / vs;
+        sy_v8_store(s, &vs, nb);
+        for (i = 0; i < nb; i++) {
+            float *yr = y + (r + i) * n;
+            const float *xr = x + (r + i) * n;
+            if (take_log)
+                for (j = 0; j < n; j++) yr[j] = xr[j] - m[i] - s[i];
+            else
+                for (j = 0; j < n; j++) yr[j] *= s[i];
+        }
+    }
 }
 
 SY_SIMD_CLONES static void rows_backward_simd(float *dx, const float *dy, const float *y,

@@ -355,6 +355,75 @@ describe("arithmetic", function()
     assert.equals(0, sy.tensor({ -100 }):exp()[1])   -- below FLT_MIN: flushed to 0
   end)
 
+  it("float32 log and log1p: within 1 ulp of float64 from subnormals to FLT_MAX, special values kept", function()
+    -- 20001 points log-spaced over [1.4e-45, 3.4e38] (subnormals included),
+    -- 20001 over [0.5, 2] (log) or [-0.5, 1.5] (log1p) and 20000 over (-1, 0];
+    -- measured max log 0.60, 0.64 x 2^-23 (libm's logf: 0.50, 0.62); log1p
+    -- 0.59, 0.64, 0.65
+    local function max_rel(x32, name)
+      local got, want = x32[name](x32):double(), x32:double()[name](x32:double())
+      return ((got - want):abs() / want:abs():clamp(1e-300)):max():item()
+    end
+    local ulp = 2 ^ -23
+    local wide = (sy.arange(0, 20001, "float64") * ((88.72 + 103) / 20000) - 103):exp():float()
+    local steps = sy.arange(0, 20001, "float64") * (1 / 20000)
+    assert.equals(2 ^ -149, wide:min():item())
+    assert.is_true(max_rel(wide, "log") <= 0.75 * ulp)
+    assert.is_true(max_rel((steps * 1.5 + 0.5):float(), "log") <= 0.75 * ulp)
+    assert.is_true(max_rel(wide, "log1p") <= 0.75 * ulp)
+    assert.is_true(max_rel((steps * 2 - 0.5):float(), "log1p") <= 0.75 * ulp)
+    assert.is_true(max_rel((-steps):narrow(1, 1, 20000):float(), "log1p") <= 0.75 * ulp)
+    local l1p = sy.tensor({ 0, -0.0, -1, -2, -math.huge, math.huge, 0 / 0, 1e-40, 3e38 }):log1p():totable()
+    assert.equals(-math.huge, 1 / l1p[2])   -- -0 stays -0
+    assert.same({ 0, -math.huge, math.huge }, { l1p[1], l1p[3], l1p[6] })
+    assert.is_true(l1p[4] ~= l1p[4] and l1p[5] ~= l1p[5] and l1p[7] ~= l1p[7])
+    assert.equals(sy.tensor({ 1e-40 })[1], l1p[8])
+    assert.is_true(close(l1p[9], math.log(sy.tensor({ 3e38 })[1]), 1e-5))
+    local inf = math.huge
+    local v = sy.tensor({ 0, -0.0, -1, -inf, inf, 0 / 0, 1, 2 ^ -149 }):log():totable()
+    assert.same({ -inf, -inf }, { v[1], v[2] })
+    assert.is_true(v[3] ~= v[3] and v[4] ~= v[4] and v[6] ~= v[6])   -- NaN
+    assert.same({ inf, 0 }, { v[5], v[7] })
+    assert.is_true(close(v[8], -149 * math.log(2), 1e-5))
+    -- a special or subnormal lane leaves its neighbours' bits alone
+    local mixed = sy.tensor({ 2.5, 0, 3.7, -1, 0.3, 1e-40, 5, inf, 7, 0.01 }):log():totable()
+    local plain = sy.tensor({ 2.5, 3.7, 0.3, 5, 7, 0.01 }):log():totable()
+    assert.same(plain, { mixed[1], mixed[3], mixed[5], mixed[7], mixed[9], mixed[10] })
+    assert.is_true(close(mixed[6], math.log(1e-40), 1e-4))
+    local e = sy.tensor({ 1.5, 100, -3, -100, 0.25, 0 / 0, 88.7, -87.5, 2 }):exp():totable()
+    local ep = sy.tensor({ 1.5, -3, 0.25, 2 }):exp():totable()
+    assert.same(ep, { e[1], e[3], e[5], e[9] })
+    assert.same({ inf, 0, 0 }, { e[2], e[4], e[8] })
+    assert.is_true(e[6] ~= e[6] and close(e[7] / math.exp(sy.tensor({ 88.7 })[1]), 1, 2 * ulp))
+  end)
+
+  it("float32 softmax and log_softmax over rows: against float64, the tail lengths, -inf and NaN", function()
+    -- rows of randn * 8, lengths around the vector width and the four-vector
+    -- groups; measured max 19.4 x 2^-23 relative (softmax; the rounding of
+    -- x - max, up to ~50, is amplified by exp) and 34.7 x 2^-23 absolute
+    -- (log_softmax), the same as one exponential at a time
+    local ulp = 2 ^ -23
+    sy.manual_seed(1)
+    for _, n in ipairs({ 1, 3, 7, 8, 9, 13, 16, 31, 32, 37, 64, 77, 100, 1000 }) do
+      local x = sy.randn(50, n) * 8
+      local a, b = sy.softmax(x, 2):double(), sy.softmax(x:double(), 2)
+      local la, lb = sy.log_softmax(x, 2):double(), sy.log_softmax(x:double(), 2)
+      assert.is_true(((a - b):abs() / b):max():item() <= 24 * ulp, n)
+      assert.is_true((la - lb):abs():max():item() <= 40 * ulp, n)
+      assert.is_true((a:sum(2) - 1):abs():max():item() <= 4 * ulp, n)
+    end
+    local inf = math.huge
+    local rows = sy.tensor({ { 0, -inf, 1, -inf, 2, 3, -inf, 4, 5, 6 },
+                             { 1, 2, 0 / 0, 4, 5, 6, 7, 8, 9, 10 },
+                             { 0, -200, 1, 2, 3, 4, 5, 6, 7, 8 } })
+    local p, lp = sy.softmax(rows, 2):totable(), sy.log_softmax(rows, 2):totable()
+    assert.same({ 0, 0, 0 }, { p[1][2], p[1][4], p[1][7] })
+    assert.same({ -inf, -inf }, { lp[1][2], lp[1][4] })
+    for j = 1, 10 do assert.is_true(p[2][j] ~= p[2][j] and lp[2][j] ~= lp[2][j]) end
+    assert.equals(0, p[3][2])   -- e^-208 flushed
+    assert.is_true(close(lp[3][2], -208 - math.log(1 + 1 / (math.exp(1) - 1) * (1 - math.exp(-9))), 1e-4))
+  end)
+
   it("updates in place", function()
     local b = sy.ones(2)
     assert.equals(b, b:add_(2))
