@@ -187,19 +187,27 @@ describe("views", function()
   end)
 
   it("row-block copies: cat, narrow targets, broadcast rows and batched slices", function()
-    local a = sy.arange(0, 2 * 3 * 4):reshape(2, 3, 4)
-    local b = sy.arange(100, 100 + 2 * 3 * 2):reshape(2, 3, 2)
-    local c = sy.cat({ a, b }, 3):totable()   -- rows of 4 and of 2 into rows of 6
-    local at, bt = a:totable(), b:totable()
-    for i = 1, 2 do
-      for j = 1, 3 do
-        assert.same({ at[i][j][1], at[i][j][2], at[i][j][3], at[i][j][4], bt[i][j][1], bt[i][j][2] }, c[i][j])
+    -- rows of at least 64 bytes on both sides take one memcpy a row; shorter ones the iterator
+    for _, w in ipairs({ { 20, 17 }, { 4, 2 } }) do
+      local a = sy.arange(0, 2 * 3 * w[1]):reshape(2, 3, w[1])
+      local b = sy.arange(1000, 1000 + 2 * 3 * w[2]):reshape(2, 3, w[2])
+      local c = sy.cat({ a, b }, 3):totable()
+      local at, bt = a:totable(), b:totable()
+      for i = 1, 2 do
+        for j = 1, 3 do
+          for k = 1, w[1] do assert.equals(at[i][j][k], c[i][j][k]) end
+          for k = 1, w[2] do assert.equals(bt[i][j][k], c[i][j][w[1] + k]) end
+        end
       end
     end
-    local z = sy.zeros(4, 5)
-    z:narrow(2, 2, 3):copy_(sy.tensor({ 1, 2, 3 }))   -- a broadcast row into a narrowed view
-    assert.same({ 0, 1, 2, 3, 0 }, z:totable()[4])
-    local s = a:narrow(2, 2, 2):clone():totable()      -- a batched slice: rows 1..2 of each batch
+    local z = sy.zeros(4, 40)
+    z:narrow(2, 2, 20):copy_(sy.arange(1, 21))   -- a broadcast row into a narrowed view
+    local zt = z:totable()
+    for r = 1, 4 do
+      assert.same({ 0, 1, 20, 0 }, { zt[r][1], zt[r][2], zt[r][21], zt[r][22] })
+    end
+    local a = sy.arange(0, 2 * 3 * 20):reshape(2, 3, 20)
+    local s, at = a:narrow(2, 2, 2):clone():totable(), a:totable()   -- rows 2..3 of each batch
     assert.same({ at[1][2], at[1][3] }, s[1])
     assert.same({ at[2][2], at[2][3] }, s[2])
   end)
