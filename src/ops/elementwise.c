@@ -124,10 +124,8 @@ struct bin_ctx {
         else if (e == 1) BIN_ROW(T, ((void)y, x));                               \
         else if (e == -1) BIN_ROW(T, ((void)y, (T)1 / x));                       \
         else if (e == -2) BIN_ROW(T, ((void)y, ((T)1 / x) * ((T)1 / x)));         \
-        else if (e == (T)0.5)                                                    \
-            BIN_ROW(T, ((void)y, x == 0                   ? (T)0                 \
-                                 : x == -(T)INFINITY ? (T)INFINITY              \
-                                                      : SQRTF(x)));              \
+        else if (e == (T)0.5) /* +0 at -0 and +inf at -inf, as pow gives */      \
+            BIN_ROW(T, ((void)y, x == 0 ? (T)0 : x == -(T)INFINITY ? (T)INFINITY : SQRTF(x))); \
         else break;                                                              \
         return 1;                                                                \
     } while (0)
