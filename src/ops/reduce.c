@@ -437,22 +437,77 @@ static void colss_##SUF(const char *p, int64_t n, int64_t rs, int64_t m, int64_t
     RED_PICK(SUF, colss, p, n, rs, m, cs, mean, ss);                                               \
 }
 
+/* The first maximum (minimum) of a contiguous float32 row of n >= 8, as
+** rowext_ finds it, in two vector passes: the extreme value and whether any
+** lane is NaN (the last vector overlaps the one before it rather than being
+** padded), then the first position holding a NaN, else the first equal to
+** the extreme (+0 and -0 are equal, as they are to rowext_'s compare, and
+** the value returned is the one stored there, so the sign is rowext_'s).
+** Other rows return 0 and take rowext_'s loop. */
+SY_SIMD_CLONES static int rowext_f32_vec(int want_max, const char *p, int64_t n, int64_t rs,
+                                         float *best, int64_t *pos) {
+    const float *x = (const float *)p;
+    sy_v8f v, e, eb;
+    sy_v8i nan = {0};
+    int64_t i, k;
+    float m;
+    if (rs != (int64_t)sizeof(float) || n < 8) return 0;
+    sy_v8_load(&e, x, 8);
+    for (i = 8; i < n; i += 8) {
+        sy_v8_load(&v, x + (i + 8 <= n ? i : n - 8), 8);
+        nan |= v != v;
+        if (want_max) sy_v8_select(&e, v > e, &v, &e);
+        else sy_v8_select(&e, v < e, &v, &e);
+    }
+    nan |= e != e;   /* the first vector's NaN lanes are kept in e */
+    if (sy_v8_any(&nan)) {
+        for (k = 0; x[k] == x[k]; k++) {}
+        *best = x[k];
+        *pos = k;
+        return 1;
+    }
+    if (want_max) {
+        m = sy_v8_max(&e);
+    } else {
+        e = -e;
+        m = -sy_v8_max(&e);
+    }
+    sy_v8_set1(&eb, m);
+    for (i = 0;; i += 8) {
+        const int64_t at = i + 8 <= n ? i : n - 8;
+        sy_v8i eq;
+        sy_v8_load(&v, x + at, 8);
+        eq = v == eb;
+        if (sy_v8_any(&eq)) {
+            for (k = at; x[k] != m; k++) {}
+            *best = x[k];
+            *pos = k;
+            return 1;
+        }
+    }
+}
+
+#define ROWEXT_SCALAR(want_max, p, n, rs, best, pos) 0
+
 /* Kernels for one input element type T, on top of its sum kernels above.
 **   ACC    accumulator of sums and products: double for floats (float32 sums
 **          keep far more digits than the result needs), uint64_t for integers
 **   SUMT   C type of a sum/prod result; MEANT of mean/var/std
 **   ACC_D  an accumulator as double (for the mean)
 **   ISNAN  NaN test (constant 0 for integers)
+**   ROWVEC a vector row extreme that may take the row (returns 1), or
+**          ROWEXT_SCALAR
 ** rowext_/colext_ first maximum (minimum) and its position; NaN wins and the
 **          first NaN is kept, as PyTorch on CPU
 ** block_   one block of m <= MAX_COLS outputs, written to out (and indices):
 **          m rows when jb->rows, else m columns */
-#define RED_KERNELS(SUF, T, ACC, SUMT, MEANT, ACC_D, ISNAN)                                        \
+#define RED_KERNELS(SUF, T, ACC, SUMT, MEANT, ACC_D, ISNAN, ROWVEC)                                \
 /* !(x <= b) is x > b or x NaN: one compare per element in the common case */                      \
 static void rowext_##SUF(int want_max, const char *p, int64_t n, int64_t rs, T *best,              \
                          int64_t *pos) {                                                           \
     T b = *(const T *)p;                                                                           \
     int64_t bp = 0, k;                                                                             \
+    if (ROWVEC(want_max, p, n, rs, best, pos)) return;                                             \
     if (!ISNAN(b)) {                                                                               \
         if (want_max) {                                                                            \
             for (k = 1; k < n; k++) {                                                              \
@@ -560,11 +615,11 @@ FLT_KERNELS(f32, float)
 FLT_KERNELS(f64, double)
 INT_SUM_KERNELS(i64, int64_t)
 INT_SUM_KERNELS(u8, uint8_t)
-RED_KERNELS(f32, float, double, float, float, ACC_D_FLOAT, ISNAN_F)
-RED_KERNELS(f64, double, double, double, double, ACC_D_FLOAT, ISNAN_F)
-RED_KERNELS(i64, int64_t, uint64_t, int64_t, float, ACC_D_INT, ISNAN_NEVER)
+RED_KERNELS(f32, float, double, float, float, ACC_D_FLOAT, ISNAN_F, rowext_f32_vec)
+RED_KERNELS(f64, double, double, double, double, ACC_D_FLOAT, ISNAN_F, ROWEXT_SCALAR)
+RED_KERNELS(i64, int64_t, uint64_t, int64_t, float, ACC_D_INT, ISNAN_NEVER, ROWEXT_SCALAR)
 /* bool is stored as uint8 0/1, so it shares these */
-RED_KERNELS(u8, uint8_t, uint64_t, int64_t, float, ACC_D_INT, ISNAN_NEVER)
+RED_KERNELS(u8, uint8_t, uint64_t, int64_t, float, ACC_D_INT, ISNAN_NEVER, ROWEXT_SCALAR)
 
 typedef void (*block_fn)(const struct red_job *jb, const struct red_scratch *sc, const char *p,
                          char *o, char *ix, int64_t m);

@@ -182,6 +182,61 @@ describe("max and min", function()
     assert.are.same({ 2, 1 }, i:totable())
   end)
 
+  it("on float32 rows of every length agree with a first-wins scan: ties, NaN, -inf, signed zeros", function()
+    -- rows of 8 or more take a vector path (overlapping last vector), shorter ones the scalar loop
+    math.randomseed(7)
+    local inf, nan = math.huge, 0 / 0
+    local lengths = { 1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 33, 63, 64, 65, 100, 257 }
+    local function scan(row, want_max)   -- PyTorch's CPU rule: first extreme, first NaN wins
+      local b, bi = row[1], 1
+      for k = 2, #row do
+        if b ~= b then break end
+        local x = row[k]
+        if x ~= x or (want_max and x > b) or (not want_max and x < b) then b, bi = x, k end
+      end
+      return b, bi
+    end
+    local function same(a, b)   -- NaN equals NaN; zeros compared with their signs
+      if a ~= a then return b ~= b end
+      return a == b and (a ~= 0 or 1 / a == 1 / b)
+    end
+    for _, n in ipairs(lengths) do
+      local rows = {}
+      for r = 1, 12 do
+        local row = {}
+        for k = 1, n do row[k] = math.random(-3, 3) + 0.0 end   -- many ties
+        if r == 2 then for k = 1, n do row[k] = -inf end end
+        if r == 3 then for k = 1, n do row[k] = (k % 2 == 0) and -0.0 or 0.0 end end
+        if r == 4 then row[n] = nan end                          -- NaN in the tail
+        if r == 5 then row[1] = nan; row[n] = nan end            -- first and last
+        if r == 6 then row[math.random(n)] = nan; row[math.random(n)] = nan end
+        if r == 7 then row[math.random(n)] = inf; row[math.random(n)] = -inf end
+        if r == 8 then for k = 1, n do row[k] = -inf end; row[n] = -3.0 end
+        if r == 9 then row[n] = 9.0; row[1] = -9.0 end           -- extremes in the last vector
+        rows[r] = row
+      end
+      local t = sy.tensor(rows)
+      local mv, mi = t:max(2)
+      local nv, ni = t:min(2)
+      local am, an = t:argmax(2):totable(), t:argmin(2):totable()
+      mv, mi, nv, ni = mv:totable(), mi:totable(), nv:totable(), ni:totable()
+      for r, row in ipairs(rows) do
+        local b, bi = scan(row, true)
+        local c, ci = scan(row, false)
+        local at = "n = " .. n .. ", row " .. r
+        assert.is_true(same(b, mv[r]), "max value, " .. at)
+        assert.are.equal(bi, mi[r], "max index, " .. at)
+        assert.are.equal(bi, am[r], "argmax, " .. at)
+        assert.is_true(same(c, nv[r]), "min value, " .. at)
+        assert.are.equal(ci, ni[r], "min index, " .. at)
+        assert.are.equal(ci, an[r], "argmin, " .. at)
+      end
+      local flat = sy.tensor(rows[6])
+      assert.are.equal(select(2, scan(rows[6], true)), flat:argmax():item(), "flat argmax, n = " .. n)
+      assert.are.equal(select(2, scan(rows[1], false)), sy.tensor(rows[1]):argmin():item(), "flat argmin, n = " .. n)
+    end
+  end)
+
   it("refuse empty dims", function()
     assert.matches("max: cannot reduce over an empty dimension %(input shape %[0%]%)",
       err_of(function() return sy.zeros(0):max() end))
