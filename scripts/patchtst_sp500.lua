@@ -2,7 +2,7 @@
 -- REFERENCE.md §3) forecasting one S&P 500 ticker (AAPL, daily close) one step
 -- ahead, with each regularisation method of the paper (none, dropout 0.3,
 -- MC dropout, synaptic pruning) at sequence lengths 7 and 30, 3 trials each,
--- under the reference code's protocol. About two minutes on one core.
+-- under the reference code's protocol. About half a minute on one core.
 --
 --   synlua scripts/patchtst_sp500.lua --data ../shared/datasets
 --   synlua scripts/patchtst_sp500.lua --epochs 2 --trials 1 --seq-len 7 --json
