@@ -230,6 +230,9 @@ describe("train, eval, zero_grad, apply, to", function()
     assert.is_true(net.blocks[1].attn.q.training)
     assert.equal(net, net:train())
     for _, m in ipairs(net:modules()) do assert.is_true(m.training) end
+    local named, plain = net:named_modules(), net:modules()
+    assert.equal(#named, #plain)
+    for i, e in ipairs(named) do assert.equal(e[2], plain[i]) end
     assert.matches("mode must be a boolean", error_of(net.train, net, "yes"), 1, true)
   end)
 
@@ -245,6 +248,16 @@ describe("train, eval, zero_grad, apply, to", function()
     end
     m:zero_grad()
     for _, p in ipairs(m:parameters()) do assert.is_nil(p[2].grad) end
+    -- a child reached twice, a parameter registered unset
+    local lin = nn.Linear(2, 2)
+    local twice = nn.Sequential(lin, lin)
+    lin:register_parameter("extra", nil)
+    twice(sy.randn(1, 2)):sum():backward()
+    twice:zero_grad(false)
+    assert.same({ { 0, 0 }, { 0, 0 } }, lin.weight.grad:totable())
+    twice:zero_grad()
+    assert.is_nil(lin.weight.grad)
+    assert.matches("set_to_none must be a boolean", error_of(m.zero_grad, m, "no"), 1, true)
   end)
 
   it("apply visits children before their parent, once each", function()

@@ -294,11 +294,22 @@ function Module:named_modules()
   return out
 end
 
-function Module:modules()
-  local out = {}
-  for i, c in ipairs(self:named_modules()) do out[i] = c[2] end
+-- The tree's modules in named_modules() order, each once, without their
+-- names: what the per-step paths (zero_grad, train/eval) walk, as building
+-- the dotted names costs more than the walk itself.
+local function each_module(self, out, seen)
+  if seen[self] then return end
+  seen[self] = true
+  out[#out + 1] = self
+  local store = self._store.module
+  for _, name in ipairs(self._order.module) do
+    local c = store[name]
+    if c ~= nil then each_module(c, out, seen) end
+  end
   return out
 end
+
+function Module:modules() return each_module(self, {}, {}) end
 
 -- Registered tensors of `kind` over the whole tree as { {name, tensor} },
 -- each tensor once (a tensor shared by two modules keeps its first name).
@@ -354,13 +365,20 @@ function Module:eval() return self:train(false) end
 --- zero_grad([set_to_none = true]): drops the gradients (PyTorch 2's
 -- default), or zeroes them in place with zero_grad(false).
 function Module:zero_grad(set_to_none)
-  for _, p in ipairs(collect(self, "parameter")) do
-    local t = p[2]
-    if set_to_none == false then
-      local g = t.grad
-      if g then g:zero_() end
-    else
-      t.grad = nil
+  if set_to_none ~= nil and type(set_to_none) ~= "boolean" then
+    error(("zero_grad: set_to_none must be a boolean, got %s"):format(type(set_to_none)), 2)
+  end
+  for _, m in ipairs(each_module(self, {}, {})) do
+    local store = m._store.parameter
+    for _, name in ipairs(m._order.parameter) do
+      local t = store[name]
+      if t == nil then -- an unset parameter (register_parameter(name, nil))
+      elseif set_to_none == false then
+        local g = t.grad
+        if g then g:zero_() end
+      else
+        t.grad = nil
+      end
     end
   end
 end
