@@ -12,7 +12,9 @@
 ** the encoders, run on eight float lanes (SY_SIMD_CLONES, see simd.h) with
 ** double kept where it buys precision cheaply: the per-row scalars, the
 ** mean above all (layer_norm_rows_f32); PyTorch accumulates float rows in
-** float too. dw and db sum over rows in the tensors' dtype.
+** float too. A short row is mostly a chain of dependent latencies, so a few
+** rows go through each pass together, each with the operations it would do
+** alone. dw and db sum over rows in the tensors' dtype.
 **
 ** Layer norm's rows are split across the pool, and its dw and db (sums over
 ** rows) by columns, each column summed over the rows in order, so results do
@@ -34,6 +36,10 @@
 
 /* columns of layer norm's dw and db summed per pass (layer_norm_dwb) */
 #define LN_DWB_BLOCK 64
+
+/* float layer norm rows taken together in the forward (ln_fwd_rows); timed
+** on [960, 16 .. 128] */
+#define LN_FWD_ROWS 8
 
 /* Float row r with every sum and the output in double: the rows whose
 ** float sums overflow or underflow (layer_norm_rows_f32). */
@@ -96,7 +102,7 @@ SY_INLINE void ln_y_row(float *yr, const float *xr, const float *w, const float 
     }
 }
 
-/* The float rows [r0, r1) in three passes over eight float lanes:
+/* The float rows [r, r + k) in three passes over eight float lanes:
 **  1. the sum of x - x[0] (shifted by the first value, so a row with a large
 **     mean loses no precision in the sum); mean = x[0] + sum / D in double;
 **  2. the sum of squared deviations d = (x - mh) - ml, the mean split in a
@@ -106,54 +112,95 @@ SY_INLINE void ln_y_row(float *yr, const float *xr, const float *w, const float 
 ** The lanes are summed by a fixed tree (sy_v8_sum), the scalar tail and the
 ** per-row scalars in double. Rows whose float sum of squares overflowed (or
 ** is NaN), or underflowed with an eps too small to hide it, are redone in
-** double (layer_norm_row_wide). */
+** double (layer_norm_row_wide).
+** A short row is a chain of dependent latencies (each pass's adds, the
+** lanes' sum, the square root), so each step but the output is taken on
+** all k <= LN_FWD_ROWS rows (a constant where inlined) before the next, as
+** sy_v8_exp_n does, and the chains run side by side; each row does the same
+** operations in the same order as alone. */
+SY_INLINE void ln_fwd_rows(float *y, float *mean, float *rstd, const float *x, const float *w,
+                           const float *b, int64_t r, int k, int64_t D, double inv_d, double eps,
+                           int has_w, int has_b) {
+    const int64_t D8 = D & ~(int64_t)7;
+    const float *xr[LN_FWD_ROWS];
+    sy_v8f acc[LN_FWD_ROWS], c0, c1, c2, t;
+    float x0[LN_FWD_ROWS], mh[LN_FWD_ROWS], ml[LN_FWD_ROWS], rs[LN_FWD_ROWS];
+    double s, v[LN_FWD_ROWS], m;
+    int64_t j;
+    int i, wide[LN_FWD_ROWS];
+    #pragma GCC unroll 8
+    for (i = 0; i < k; i++) {
+        xr[i] = x + (r + i) * D;
+        x0[i] = D > 0 ? xr[i][0] : 0;
+        acc[i] = (sy_v8f){0};
+    }
+    for (j = 0; j < D8; j += 8)
+        #pragma GCC unroll 8
+        for (i = 0; i < k; i++) {
+            sy_v8_set1(&c0, x0[i]);
+            sy_v8_load(&t, xr[i] + j, 8);
+            acc[i] += t - c0;
+        }
+    #pragma GCC unroll 8
+    for (i = 0; i < k; i++) {
+        for (s = sy_v8_sum(&acc[i]), j = D8; j < D; j++) s += xr[i][j] - x0[i];
+        m = x0[i] + s * inv_d;
+        mh[i] = (float)m;
+        ml[i] = (float)(m - mh[i]);
+        acc[i] = (sy_v8f){0};
+    }
+    for (j = 0; j < D8; j += 8)
+        #pragma GCC unroll 8
+        for (i = 0; i < k; i++) {
+            sy_v8_set1(&c0, mh[i]);
+            sy_v8_set1(&c1, ml[i]);
+            sy_v8_load(&t, xr[i] + j, 8);
+            t = (t - c0) - c1;
+            acc[i] += t * t;
+        }
+    #pragma GCC unroll 8
+    for (i = 0; i < k; i++)
+        for (v[i] = sy_v8_sum(&acc[i]), j = D8; j < D; j++) {
+            const float d = (xr[i][j] - mh[i]) - ml[i];
+            v[i] += d * d;
+        }
+    /* rstd of every row, the wide ones too (theirs is not used), so that the
+    ** square roots and divisions go as vector operations */
+    #pragma GCC unroll 8
+    for (i = 0; i < k; i++) rs[i] = (float)(1 / sqrt(v[i] * inv_d + eps));
+    #pragma GCC unroll 8
+    for (i = 0; i < k; i++) wide[i] = !(v[i] <= FLT_MAX) || (v[i] * inv_d < 1e-30 && eps < 1e-30);
+    for (i = 0; i < k; i++) {
+        float *yr = y + (r + i) * D;
+        if (wide[i]) {
+            layer_norm_row_wide(y, mean, rstd, x, w, b, r + i, D, eps);
+            continue;
+        }
+        mean[r + i] = mh[i];
+        rstd[r + i] = rs[i];
+        sy_v8_set1(&c0, mh[i]);
+        sy_v8_set1(&c1, ml[i]);
+        sy_v8_set1(&c2, rs[i]);
+        ln_y_row(yr, xr[i], w, b, D, &c0, &c1, &c2, has_w, has_b);
+    }
+}
+
+/* The float rows [r0, r1), LN_FWD_ROWS at a time, then one by one. */
 SY_SIMD_CLONES static void layer_norm_rows_f32(float *y, float *mean, float *rstd, const float *x,
                                                const float *w, const float *b, int64_t r0,
                                                int64_t r1, int64_t D, double eps) {
     const double inv_d = D > 0 ? 1.0 / (double)D : 0;
-    const int64_t D8 = D & ~(int64_t)7;
-    int64_t r, j;
-    for (r = r0; r < r1; r++) {
-        const float *xr = x + r * D;
-        float *yr = y + r * D;
-        const float x0 = D > 0 ? xr[0] : 0;
-        sy_v8f acc = {0}, t, c0, c1, c2;
-        double s, v, m;
-        float mh, ml, rs;
-        sy_v8_set1(&c0, x0);
-        #pragma GCC unroll 4
-        for (j = 0; j < D8; j += 8) {
-            sy_v8_load(&t, xr + j, 8);
-            acc += t - c0;
-        }
-        for (s = sy_v8_sum(&acc); j < D; j++) s += xr[j] - x0;
-        m = x0 + s * inv_d;
-        mh = (float)m;
-        ml = (float)(m - mh);
-        sy_v8_set1(&c0, mh);
-        sy_v8_set1(&c1, ml);
-        acc = (sy_v8f){0};
-        #pragma GCC unroll 4
-        for (j = 0; j < D8; j += 8) {
-            sy_v8_load(&t, xr + j, 8);
-            t = (t - c0) - c1;
-            acc += t * t;
-        }
-        for (v = sy_v8_sum(&acc); j < D; j++) {
-            const float d = (xr[j] - mh) - ml;
-            v += d * d;
-        }
-        if (!(v <= FLT_MAX) || (v * inv_d < 1e-30 && eps < 1e-30)) {
-            layer_norm_row_wide(y, mean, rstd, x, w, b, r, D, eps);
-            continue;
-        }
-        rs = (float)(1 / sqrt(v * inv_d + eps));
-        mean[r] = mh;
-        rstd[r] = rs;
-        sy_v8_set1(&c2, rs);
-        if (w && b) ln_y_row(yr, xr, w, b, D, &c0, &c1, &c2, 1, 1);   /* the usual case, unswitched */
-        else ln_y_row(yr, xr, w, b, D, &c0, &c1, &c2, w != NULL, b != NULL);
+    int64_t r = r0;
+    if (w && b) {   /* the usual case, unswitched */
+        for (; r + LN_FWD_ROWS <= r1; r += LN_FWD_ROWS)
+            ln_fwd_rows(y, mean, rstd, x, w, b, r, LN_FWD_ROWS, D, inv_d, eps, 1, 1);
+    } else {
+        for (; r + LN_FWD_ROWS <= r1; r += LN_FWD_ROWS)
+            ln_fwd_rows(y, mean, rstd, x, w, b, r, LN_FWD_ROWS, D, inv_d, eps, w != NULL,
+                        b != NULL);
     }
+    for (; r < r1; r++)
+        ln_fwd_rows(y, mean, rstd, x, w, b, r, 1, D, inv_d, eps, w != NULL, b != NULL);
 }
 
 /* g = dy w and xhat = (x - mean) rstd on n <= 8 lanes of a row (w: the
