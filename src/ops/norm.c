@@ -37,9 +37,11 @@
 /* columns of layer norm's dw and db summed per pass (layer_norm_dwb) */
 #define LN_DWB_BLOCK 64
 
-/* float layer norm rows taken together in the forward (ln_fwd_rows); timed
-** on [960, 16 .. 128] */
+/* Float layer norm rows taken together, forward (ln_fwd_rows) and in dx
+** (ln_dx_rows: fewer, as each has two sums and 16 of them would not stay in
+** AVX2's 16 registers). Timed on [960, 16 .. 128]. */
 #define LN_FWD_ROWS 8
+#define LN_DX_ROWS 4
 
 /* Float row r with every sum and the output in double: the rows whose
 ** float sums overflow or underflow (layer_norm_rows_f32). */
@@ -217,55 +219,81 @@ SY_INLINE void ln_g_xhat(sy_v8f *g, sy_v8f *xh, const float *gr, const float *w,
     *xh = (*xh - *vm) * *vrs;
 }
 
-/* dx of one float row, with g = dy w and xhat = (x - mean) rstd:
-** rstd (g - mean(g) - xhat mean(g xhat)), the two sums on eight float lanes.
-** has_w is a constant where the row is unswitched. */
-SY_INLINE void ln_dx_row(float *dxr, const float *gr, const float *xr, const float *w, float m,
-                         float rs, double inv_d, int64_t D, int has_w) {
-    sy_v8f sg8 = {0}, sgx8 = {0}, g, xh, vm, vrs, vmg, vmgx;
+/* dx of the float rows [r, r + k), with g = dy w and xhat = (x - mean) rstd:
+** rstd (g - mean(g) - xhat mean(g xhat)), the two sums on eight float lanes,
+** taken a step on all k <= LN_DX_ROWS rows at a time as in ln_fwd_rows (k a
+** constant where inlined; each row does the same operations as alone).
+** has_w is a constant where the rows are unswitched. */
+SY_INLINE void ln_dx_rows(float *dx, const float *dy, const float *x, const float *w,
+                          const float *mean, const float *rstd, int64_t r, int k, double inv_d,
+                          int64_t D, int has_w) {
+    const int64_t D8 = D & ~(int64_t)7;
+    sy_v8f sg8[LN_DX_ROWS], sgx8[LN_DX_ROWS], g, xh, vm, vrs, vmg, vmgx;
+    float mg[LN_DX_ROWS], mgx[LN_DX_ROWS];
     double sg, sgx;
     int64_t j;
-    int n;
-    sy_v8_set1(&vm, m);
-    sy_v8_set1(&vrs, rs);
-    #pragma GCC unroll 4
-    for (j = 0; j + 8 <= D; j += 8) {
-        ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, 8, has_w, &vm, &vrs);
-        sg8 += g;
-        sgx8 += g * xh;
+    int i, n;
+    #pragma GCC unroll 8
+    for (i = 0; i < k; i++) sg8[i] = sgx8[i] = (sy_v8f){0};
+    for (j = 0; j < D8; j += 8)
+        #pragma GCC unroll 8
+        for (i = 0; i < k; i++) {
+            const int64_t o = (r + i) * D + j;
+            sy_v8_set1(&vm, mean[r + i]);
+            sy_v8_set1(&vrs, rstd[r + i]);
+            ln_g_xhat(&g, &xh, dy + o, has_w ? w + j : NULL, x + o, 8, has_w, &vm, &vrs);
+            sg8[i] += g;
+            sgx8[i] += g * xh;
+        }
+    #pragma GCC unroll 8
+    for (i = 0; i < k; i++) {
+        const float *gr = dy + (r + i) * D, *xr = x + (r + i) * D;
+        const float m = mean[r + i], rs = rstd[r + i];
+        sg = sy_v8_sum(&sg8[i]);
+        sgx = sy_v8_sum(&sgx8[i]);
+        for (j = D8; j < D; j++) {
+            const float gj = has_w ? gr[j] * w[j] : gr[j];
+            sg += gj;
+            sgx += gj * ((xr[j] - m) * rs);
+        }
+        mg[i] = (float)(sg * inv_d);
+        mgx[i] = (float)(sgx * inv_d);
     }
-    sg = sy_v8_sum(&sg8);
-    sgx = sy_v8_sum(&sgx8);
-    for (; j < D; j++) {
-        const float gj = has_w ? gr[j] * w[j] : gr[j];
-        sg += gj;
-        sgx += gj * ((xr[j] - m) * rs);
-    }
-    sy_v8_set1(&vmg, (float)(sg * inv_d));
-    sy_v8_set1(&vmgx, (float)(sgx * inv_d));
-    #pragma GCC unroll 4
-    for (j = 0; j + 8 <= D; j += 8) {
-        ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, 8, has_w, &vm, &vrs);
-        g = vrs * ((g - vmg) - xh * vmgx);
-        sy_v8_store(dxr + j, &g, 8);
-    }
-    if ((n = (int)(D - j)) > 0) {
-        ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, n, has_w, &vm, &vrs);
-        g = vrs * ((g - vmg) - xh * vmgx);
-        sy_v8_store(dxr + j, &g, n);
+    for (i = 0; i < k; i++) {
+        const float *gr = dy + (r + i) * D, *xr = x + (r + i) * D;
+        float *dxr = dx + (r + i) * D;
+        sy_v8_set1(&vm, mean[r + i]);
+        sy_v8_set1(&vrs, rstd[r + i]);
+        sy_v8_set1(&vmg, mg[i]);
+        sy_v8_set1(&vmgx, mgx[i]);
+        #pragma GCC unroll 4
+        for (j = 0; j < D8; j += 8) {
+            ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, 8, has_w, &vm, &vrs);
+            g = vrs * ((g - vmg) - xh * vmgx);
+            sy_v8_store(dxr + j, &g, 8);
+        }
+        if ((n = (int)(D - j)) > 0) {
+            ln_g_xhat(&g, &xh, gr + j, has_w ? w + j : NULL, xr + j, n, has_w, &vm, &vrs);
+            g = vrs * ((g - vmg) - xh * vmgx);
+            sy_v8_store(dxr + j, &g, n);
+        }
     }
 }
 
-/* dx for the float rows [r0, r1). */
+/* dx for the float rows [r0, r1), LN_DX_ROWS at a time, then one by one. */
 SY_SIMD_CLONES static void layer_norm_dx_f32(float *dx, const float *dy, const float *x,
                                              const float *mean, const float *rstd, const float *w,
                                              int64_t r0, int64_t r1, int64_t D) {
     const double inv_d = D > 0 ? 1.0 / (double)D : 0;
-    int64_t r;
-    for (r = r0; r < r1; r++) {
-        if (w) ln_dx_row(dx + r * D, dy + r * D, x + r * D, w, mean[r], rstd[r], inv_d, D, 1);
-        else ln_dx_row(dx + r * D, dy + r * D, x + r * D, NULL, mean[r], rstd[r], inv_d, D, 0);
+    int64_t r = r0;
+    if (w) {   /* the usual case, unswitched */
+        for (; r + LN_DX_ROWS <= r1; r += LN_DX_ROWS)
+            ln_dx_rows(dx, dy, x, w, mean, rstd, r, LN_DX_ROWS, inv_d, D, 1);
+    } else {
+        for (; r + LN_DX_ROWS <= r1; r += LN_DX_ROWS)
+            ln_dx_rows(dx, dy, x, NULL, mean, rstd, r, LN_DX_ROWS, inv_d, D, 0);
     }
+    for (; r < r1; r++) ln_dx_rows(dx, dy, x, w, mean, rstd, r, 1, inv_d, D, w != NULL);
 }
 
 #define SY_REAL float
