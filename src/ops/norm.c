@@ -34,14 +34,16 @@
 #include "layers.h"
 #include "simd.h"
 
-/* columns of layer norm's dw and db summed per pass (layer_norm_dwb) */
+/* columns of double layer norm's dw and db summed per pass (layer_norm_dwb) */
 #define LN_DWB_BLOCK 64
 
-/* Float layer norm rows taken together, forward (ln_fwd_rows) and in dx
+/* Float layer norm: rows taken together, forward (ln_fwd_rows) and in dx
 ** (ln_dx_rows: fewer, as each has two sums and 16 of them would not stay in
-** AVX2's 16 registers). Timed on [960, 16 .. 128]. */
+** AVX2's 16 registers), and vectors of columns whose dw and db sums stay in
+** registers (ln_dwb_cols). Timed on [960, 16 .. 128]. */
 #define LN_FWD_ROWS 8
 #define LN_DX_ROWS 4
+#define LN_DWB_VECS 4
 
 /* Float row r with every sum and the output in double: the rows whose
 ** float sums overflow or underflow (layer_norm_rows_f32). */
@@ -296,6 +298,71 @@ SY_SIMD_CLONES static void layer_norm_dx_f32(float *dx, const float *dy, const f
     for (; r < r1; r++) ln_dx_rows(dx, dy, x, w, mean, rstd, r, 1, inv_d, D, w != NULL);
 }
 
+/* dw and db of the float columns [c, c + 8 nv), nv <= LN_DWB_VECS (a
+** constant where inlined): every row in order into sums held in registers,
+** so that a row costs loads and adds, not a store and reload of each sum.
+** has_dw and has_db are constants where unswitched. */
+SY_INLINE void ln_dwb_cols(float *dw, float *db, const float *dy, const float *x,
+                           const float *mean, const float *rstd, int64_t N, int64_t D, int64_t c,
+                           int nv, int has_dw, int has_db) {
+    sy_v8f sw[LN_DWB_VECS], sb[LN_DWB_VECS], g, t, vm, vrs;
+    int64_t r;
+    int i;
+    #pragma GCC unroll 8
+    for (i = 0; i < nv; i++) sw[i] = sb[i] = (sy_v8f){0};
+    for (r = 0; r < N; r++) {
+        const float *gr = dy + r * D + c, *xr = x + r * D + c;
+        sy_v8_set1(&vm, mean[r]);
+        sy_v8_set1(&vrs, rstd[r]);
+        #pragma GCC unroll 8
+        for (i = 0; i < nv; i++) {
+            sy_v8_load(&g, gr + 8 * i, 8);
+            if (has_dw) {
+                sy_v8_load(&t, xr + 8 * i, 8);
+                sw[i] += g * (t - vm) * vrs;
+            }
+            if (has_db) sb[i] += g;
+        }
+    }
+    #pragma GCC unroll 8
+    for (i = 0; i < nv; i++) {
+        if (has_dw) sy_v8_store(dw + c + 8 * i, &sw[i], 8);
+        if (has_db) sy_v8_store(db + c + 8 * i, &sb[i], 8);
+    }
+}
+
+/* dw and db (either may be NULL) for the float columns [c0, c1), each
+** summed over the rows in order: LN_DWB_VECS vectors of columns at a time,
+** the other whole vectors in one pass, then the last columns one by one. */
+SY_SIMD_CLONES static void layer_norm_dwb_f32(float *dw, float *db, const float *dy,
+                                              const float *x, const float *mean,
+                                              const float *rstd, int64_t N, int64_t D,
+                                              int64_t c0, int64_t c1) {
+    int64_t c = c0, r;
+    if (dw && db) {   /* the usual case, unswitched */
+        for (; c + 8 * LN_DWB_VECS <= c1; c += 8 * LN_DWB_VECS)
+            ln_dwb_cols(dw, db, dy, x, mean, rstd, N, D, c, LN_DWB_VECS, 1, 1);
+    }
+    for (; c + 8 * LN_DWB_VECS <= c1; c += 8 * LN_DWB_VECS)
+        ln_dwb_cols(dw, db, dy, x, mean, rstd, N, D, c, LN_DWB_VECS, dw != NULL, db != NULL);
+    switch ((c1 - c) / 8) {
+    case 3: ln_dwb_cols(dw, db, dy, x, mean, rstd, N, D, c, 3, dw != NULL, db != NULL); break;
+    case 2: ln_dwb_cols(dw, db, dy, x, mean, rstd, N, D, c, 2, dw != NULL, db != NULL); break;
+    case 1: ln_dwb_cols(dw, db, dy, x, mean, rstd, N, D, c, 1, dw != NULL, db != NULL); break;
+    }
+    c += (c1 - c) & ~(int64_t)7;
+    for (; c < c1; c++) {
+        float sw = 0, sb = 0;
+        for (r = 0; r < N; r++) {
+            const float g = dy[r * D + c];
+            sw += g * (x[r * D + c] - mean[r]) * rstd[r];
+            sb += g;
+        }
+        if (dw) dw[c] = sw;
+        if (db) db[c] = sb;
+    }
+}
+
 #define SY_REAL float
 #define SY_FN(name) name##_f32
 #include "norm.c"
@@ -343,8 +410,10 @@ static void ln_task(void *ctx, int task, int n_tasks) {
             layer_norm_dx_f64(j->dx, j->dy, j->x, j->cmean, j->crstd, j->w, lo, hi, j->D);
     }
     sy_split(j->D, 16, task, n_tasks, &lo, &hi);
-    DISPATCH(j->dt, layer_norm_dwb, j->dw, j->db, j->dy, j->x, j->cmean, j->crstd, j->N, j->D, lo,
-             hi);
+    if (j->dt == SY_F32)
+        layer_norm_dwb_f32(j->dw, j->db, j->dy, j->x, j->cmean, j->crstd, j->N, j->D, lo, hi);
+    else
+        layer_norm_dwb_f64(j->dw, j->db, j->dy, j->x, j->cmean, j->crstd, j->N, j->D, lo, hi);
 }
 
 /* Below this many elements layer norm stays on the calling thread. */
@@ -388,8 +457,8 @@ void sy_batch_norm_backward(sy_tensor *dx, sy_tensor *dw, sy_tensor *db, const s
 #else /* ------------------------------------------- typed body (SY_REAL) */
 
 /* Two passes (mean, then squared deviations) rather than sum of squares, so
-** rows with a large mean keep their precision. Rows [r0, r1). The float
-** rows have their own SIMD version above; this one serves double. */
+** rows with a large mean keep their precision. Rows [r0, r1). Float layer
+** norm has its own SIMD kernels above; these serve double. */
 #ifdef SY_LN_GENERIC
 static void SY_FN(layer_norm_fwd)(SY_REAL *y, SY_REAL *mean, SY_REAL *rstd, const SY_REAL *x,
                                   const SY_REAL *w, const SY_REAL *b, int64_t r0, int64_t r1,
@@ -438,7 +507,6 @@ static void SY_FN(layer_norm_dx)(SY_REAL *dx, const SY_REAL *dy, const SY_REAL *
         }
     }
 }
-#endif
 
 /* dw and db for the columns [c0, c1), each summed over the rows in order,
 ** LN_DWB_BLOCK columns at a time in local sums that vectorise (summing into
@@ -464,6 +532,7 @@ SY_SIMD_CLONES static void SY_FN(layer_norm_dwb)(SY_REAL *dw, SY_REAL *db, const
         if (db) memcpy(db + b0, sb, sizeof *sb * (size_t)n);
     }
 }
+#endif
 
 /* Channel c's values are x[(n*C + c)*L + l] for every n and l: N runs of L
 ** contiguous values. */
