@@ -35,7 +35,7 @@ int sylua_set_grad(lua_State *L) {
             return luaL_error(L, "grad: a %s gradient for a %s tensor", sy_dtype_name(g->dtype),
                               sy_dtype_name(t->dtype));
     }
-    sy_tensor_release(t->grad);
+    sylua_release(t->grad);
     t->grad = sy_tensor_retain(g);
     return 0;
 }

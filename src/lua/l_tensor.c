@@ -52,50 +52,79 @@ void sylua_check(lua_State *L, sy_status st) {
 }
 
 /* Core memory lives outside Lua's allocator, so the collector cannot see
-** it. After each call that made tensors, the bytes the core allocated since
-** the previous call (results, autograd caches, temporaries) are reported
-** as an incremental step, scaled so that a whole collection cycle (whose
-** work is the Lua heap's size) comes about every quarter of the tensor
-** memory in use: dead tensors then hold about a quarter more memory than
-** the live ones. Unscaled, the step was the new tensor bytes themselves:
-** with a Lua heap of ~200 KB and ~20 MB of temporaries per training step
-** that ran dozens of cycles a step -- 18% of a PatchTST training run's time
-** (scripts/patchtst_sp500.lua, 2 epochs: 1.4 s of 7.8 s in the collector;
-** 0.57 s scaled, same peak RSS). Since a generational collector ignores
-** that debt for objects with finalizers, a full collection also runs
-** whenever new bytes exceed max(64 MB, bytes live after the last one). */
+** it. After each call that made tensors, the core's memory growth since the
+** previous call is reported as an incremental step, scaled so that a whole
+** collection cycle (whose work is the Lua heap's size) comes about every
+** quarter of the tensor memory in use: dead tensors then hold about a
+** quarter more memory than the live ones.
+**
+** The growth is the memory in use now, less that after the previous call,
+** plus what Lua released since (sylua_release: boxes collected or closed,
+** gradients dropped), so that a release does not hide the next result.
+** Growth and not bytes allocated: only memory a Lua value holds needs the
+** collector, and what the core allocates and frees by itself (a backward
+** pass's gradients and temporaries, half of a training step's bytes) does
+** not. Counting every allocated byte ran twice the collection cycles for the
+** same bound: a 2-block encoder step (bench/layers.lua) allocates ~20 MB, and
+** its ~8 cycles of a ~200 KB heap were ~4% of the step. Unscaled, the step
+** was the new tensor bytes themselves: dozens of cycles a step -- 18% of a
+** PatchTST training run's time (scripts/patchtst_sp500.lua, 2 epochs: 1.4 s
+** of 7.8 s in the collector; 0.57 s scaled, same peak RSS).
+**
+** Since a generational collector ignores that debt for objects with
+** finalizers, a full collection also runs whenever the growth since the
+** last one exceeds max(64 MB, bytes live after it). */
 #define GC_CYCLES_PER_IN_USE 4
-static int64_t accounted_total, bytes_since_collect, collect_threshold = (int64_t)64 << 20;
+static int64_t accounted_in_use, released_since, bytes_since_collect;
+static int64_t collect_threshold = (int64_t)64 << 20;
 static double step_debt;   /* scaled bytes not yet reported as a step */
 
+void sylua_release(sy_tensor *t) {
+    const int64_t before = sy_mem_in_use();
+    sy_tensor_release(t);
+    released_since += before - sy_mem_in_use();
+}
+
+/* The baseline after a call or a collection step: what its finalizers
+** released is in the memory in use already. */
+static void account_from_now(void) {
+    accounted_in_use = sy_mem_in_use();
+    released_since = 0;
+}
+
 void sylua_account(lua_State *L, int idx) {
-    int64_t total = sy_mem_allocated_total(), fresh = total - accounted_total;
+    const int64_t in_use = sy_mem_in_use(), fresh = in_use + released_since - accounted_in_use;
     (void)idx;
-    accounted_total = total;
-    if (fresh < 1024) return;
+    if (fresh < 1024) {
+        if (fresh < 0) account_from_now();   /* the core freed more: count from here */
+        return;
+    }
+    account_from_now();
     bytes_since_collect += fresh;
     if (bytes_since_collect > collect_threshold) {
         lua_gc(L, LUA_GCCOLLECT);
+        account_from_now();
         bytes_since_collect = 0;
-        collect_threshold = sy_mem_in_use() > ((int64_t)64 << 20) ? sy_mem_in_use() : (int64_t)64 << 20;
+        collect_threshold = accounted_in_use > ((int64_t)64 << 20) ? accounted_in_use : (int64_t)64 << 20;
     } else {
         /* the scaled bytes accumulate: many small tensors add up to steps */
         const double heap = (double)lua_gc(L, LUA_GCCOUNT) * 1024 + 1024;
-        const double in_use = (double)sy_mem_in_use(), scale = GC_CYCLES_PER_IN_USE * heap / in_use;
+        const double scale = GC_CYCLES_PER_IN_USE * heap / (double)in_use;
         int64_t kb;
         step_debt += (double)fresh * (scale < 1 ? scale : 1);
         kb = (int64_t)(step_debt / 1024);
         if (kb > 0) {
             step_debt -= (double)kb * 1024;
             lua_gc(L, LUA_GCSTEP, (int)(kb > (1 << 20) ? (1 << 20) : kb));
+            account_from_now();
         }
     }
 }
 
 static int tensor_gc(lua_State *L) {
     sylua_box *b = luaL_checkudata(L, 1, SYLUA_TENSOR_MT);
-    sy_tensor_release(b->t);
-    sy_tensor_release(b->kept);
+    sylua_release(b->t);
+    sylua_release(b->kept);
     b->t = b->kept = NULL;
     return 0;
 }
@@ -273,7 +302,7 @@ static int tensor_close(lua_State *L) {
     sylua_box *b = luaL_checkudata(L, 1, SYLUA_TENSOR_MT);
     if (!b->t) return 0;   /* closing twice does nothing */
     if (binding_in_progress(L)) b->kept = b->t;
-    else sy_tensor_release(b->t);
+    else sylua_release(b->t);
     b->t = NULL;
     return 0;
 }

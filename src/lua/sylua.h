@@ -42,6 +42,10 @@ void sylua_check(lua_State *L, sy_status st);
 /* Tells the Lua GC about the bytes held by the tensor at idx (call once per
 ** freshly allocated result). */
 void sylua_account(lua_State *L, int idx);
+/* Releases a reference that Lua held (a box's tensor, a .grad): what it
+** frees is not the core's own, so it does not hide the next call's growth
+** from sylua_account. */
+void sylua_release(sy_tensor *t);
 
 /* Argument helpers. Dims: 1-based or negative -> 0-based; `extra` allows the
 ** position one past the end (unsqueeze). */
