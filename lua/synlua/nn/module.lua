@@ -34,6 +34,10 @@ local function tensor_shape(t)
   return "[" .. table.concat(t:size(), ",") .. "]"
 end
 
+-- Each module's registered entries of every kind, name -> value (kept with
+-- _store by register and to); weak keys, so a module is not held by it.
+local VALUES = setmetatable({}, { __mode = "k" })
+
 local function check_name(who, self, name)
   if type(name) ~= "string" then
     error(("%s: name must be a string, got %s"):format(who, type(name)), 0)
@@ -64,6 +68,7 @@ local function register(self, who, kind, name, value)
     order[#order + 1] = name
   end
   self._store[kind][name] = value
+  VALUES[self][name] = value
 end
 
 local function set_parameter(who, self, name, t)
@@ -94,13 +99,17 @@ local function set_module(who, self, name, m)
   register(self, who, "module", name, m)
 end
 
+-- Registered entries first, in one lookup (a module's forward reads its
+-- parameters and children at every call: this is the hottest Lua function
+-- of a training step), then methods through the class chain. A name cannot
+-- be both (check_name).
 local function instance_index(self, key)
-  local v = getmetatable(self)[key]   -- methods, through the class chain
-  if v ~= nil then return v end
-  local kind = rawget(self, "_kind")
-  kind = kind and kind[key]
-  if kind then return self._store[kind][key] end
-  return nil
+  local values = VALUES[self]
+  if values then
+    local v = values[key]
+    if v ~= nil then return v end
+  end
+  return getmetatable(self)[key]
 end
 
 -- Called only for keys that are not raw fields: registered names are updated
@@ -216,6 +225,7 @@ local function construct(cls, ...)
   rawset(self, "_kind", {})
   rawset(self, "_store", { parameter = {}, buffer = {}, module = {} })
   rawset(self, "_order", { parameter = {}, buffer = {}, module = {} })
+  VALUES[self] = {}
   rawset(self, "training", true)
   self:__init(...)
   return self
@@ -475,6 +485,7 @@ function Module:to(dtype)
           local c = t:detach():to(dtype)
           if kind == "parameter" then c:requires_grad(t:requires_grad()) end
           m._store[kind][name] = c
+          VALUES[m][name] = c
         end
       end
     end
