@@ -111,7 +111,11 @@ SY_INLINE void v8_hsum(sy_v8f *v) {
 
 /* e^x[i] for i < n (n <= 8) and x <= 0 (or -inf, or NaN): sy_v8_exp without
 ** its overflow handling, which x <= 0 never needs, so the same bits; the n
-** vectors' steps interleaved (sy_v8_exp_parts_n). */
+** vectors' steps interleaved (sy_v8_exp_parts_n). The lanes below FLT_MIN's
+** logarithm, which come out 0, go through the steps as e^0: as e^-87.34
+** (2^-126 (1 + q)) their 2^-126 q would be subnormal, and on some
+** processors (AMD Zen) every vector holding one takes a slow microcode path
+** -- each row of scores whose length is not a multiple of 8 has such lanes. */
 SY_INLINE void v8_exp_nonpos_n(sy_v8f *x, int n) {
     sy_v8i under[8];
     sy_v8f r[8], p[8], q[8], vlo, zero = {0};
@@ -119,7 +123,7 @@ SY_INLINE void v8_exp_nonpos_n(sy_v8f *x, int n) {
     sy_v8_set1(&vlo, -87.33654f);   /* below, e^x is under FLT_MIN: 0, as sy_v8_exp gives */
     for (i = 0; i < n; i++) {
         under[i] = x[i] < vlo;
-        sy_v8_select(&r[i], under[i], &vlo, &x[i]);
+        sy_v8_select(&r[i], under[i], &zero, &x[i]);
     }
     sy_v8_exp_parts_n(r, p, q, n);
     for (i = 0; i < n; i++) {
