@@ -373,51 +373,77 @@ SY_INLINE void mm_out(float *C, int ldc, int ta, const float *a, int lda, const 
     for (i = 0; i < M; i++) store_row(C + (int64_t)i * ldc, cp + i * Np, N);
 }
 
-/* Rows 0 .. g-1 of the scores, s (scratch, rows lds apart, nv vectors each,
-** g * nv <= 8, the lanes past Lk flagged in pad) become their softmax: the
-** padding lanes are -inf for the max and come out 0. The first n rows are
-** also written to w, the weights' rows (Lk apart; the others are scratch
-** rows past Lq): whole vectors when the padded row fits before wend (the
-** lanes past Lk fall on the next rows, written after), else Lk floats
-** exactly. g and nv are constants where this is inlined, so the rows stay in
-** registers and their exponentials run side by side. */
-SY_INLINE void softmax_rows(float *s, int lds, float *w, const float *wend, int Lk, int n,
-                            const sy_v8i *pad, int g, int nv) {
-    sy_v8f x[8], m[8], sum[8], ninf, v;
-    int r, c;
+/* Rows 0 .. Lq-1 of the scores, s (scratch, rows Lkp apart, the lanes past
+** Lk flagged in pad), become their softmax, in place and in w, the weights'
+** rows (Lk apart): whole vectors when the padded row fits before wend (the
+** lanes past Lk fall on the next row, written after), else Lk floats
+** exactly. In three passes over all the rows -- minus the row maxima (the
+** padding lanes -inf, so that they lose and come out 0), the exponentials,
+** divided by the row sums -- rather than row by row: the rows of a pass are
+** independent, so their chains of dependent steps run side by side. */
+SY_INLINE void softmax_rows(float *s, float *w, const float *wend, int Lq, int Lk,
+                            const sy_v8i *pad) {
+    const int Lkp = padded(Lk), nv = Lkp / 8, n = Lq * nv;
+    sy_v8f x[4], ninf, m, v;
+    int r, c, i;
     sy_v8_set1(&ninf, -INFINITY);
-    for (r = 0; r < g; r++) {
-        for (c = 0; c < nv; c++) {
-            /* through v: a memcpy between memory and an array that lives
-            ** in memory may become two 16-byte copies, which a 32-byte
-            ** access cannot forward from */
-            sy_v8_load(&v, s + r * lds + 8 * c, 8);
-            x[r * nv + c] = v;
+    for (r = 0; r < Lq; r++) {
+        float *sr = s + r * Lkp;
+        /* loads and stores through v: a memcpy between memory and an array
+        ** that lives in memory may become two 16-byte copies, which a
+        ** 32-byte access cannot forward from */
+        sy_v8_load(&v, sr + Lkp - 8, 8);
+        sy_v8_select(&v, *pad, &ninf, &v);
+        sy_v8_store(sr + Lkp - 8, &v, 8);
+        sy_v8_load(&m, sr, 8);
+        for (c = 1; c < nv; c++) {
+            sy_v8_load(&v, sr + 8 * c, 8);
+            sy_v8_select(&m, v > m, &v, &m);
         }
-        sy_v8_select(&x[r * nv + nv - 1], *pad, &ninf, &x[r * nv + nv - 1]);
-        m[r] = x[r * nv];
-        for (c = 1; c < nv; c++) sy_v8_select(&m[r], x[r * nv + c] > m[r], &x[r * nv + c], &m[r]);
-    }
-    for (r = 0; r < g; r++) v8_hmax(&m[r]);
-    for (r = 0; r < g; r++)
-        for (c = 0; c < nv; c++) x[r * nv + c] -= m[r];
-    v8_exp_nonpos_n(x, g * nv);
-    for (r = 0; r < g; r++) {
-        sum[r] = x[r * nv];
-        for (c = 1; c < nv; c++) sum[r] += x[r * nv + c];
-    }
-    for (r = 0; r < g; r++) {
-        v8_hsum(&sum[r]);
-        sum[r] = 1 / sum[r];
-    }
-    for (r = 0; r < g; r++) {
-        const int whole = w + r * Lk + 8 * nv <= wend;
+        v8_hmax(&m);
         for (c = 0; c < nv; c++) {
-            v = x[r * nv + c] * sum[r];   /* stored from v: see above */
-            sy_v8_store(s + r * lds + 8 * c, &v, 8);
-            if (r < n && whole) sy_v8_store(w + r * Lk + 8 * c, &v, 8);
+            sy_v8_load(&v, sr + 8 * c, 8);
+            v -= m;
+            sy_v8_store(sr + 8 * c, &v, 8);
         }
-        if (r < n && !whole) store_row(w + r * Lk, s + r * lds, Lk);
+    }
+    /* four vectors at a time, then the rest one by one */
+    for (i = 0; i + 4 <= n; i += 4) {
+        for (c = 0; c < 4; c++) {
+            sy_v8_load(&v, s + 8 * (i + c), 8);
+            x[c] = v;
+        }
+        v8_exp_nonpos_n(x, 4);
+        for (c = 0; c < 4; c++) {
+            v = x[c];
+            sy_v8_store(s + 8 * (i + c), &v, 8);
+        }
+    }
+    for (; i < n; i++) {
+        sy_v8_load(&v, s + 8 * i, 8);
+        x[0] = v;
+        v8_exp_nonpos_n(x, 1);
+        v = x[0];
+        sy_v8_store(s + 8 * i, &v, 8);
+    }
+    for (r = 0; r < Lq; r++) {
+        float *sr = s + r * Lkp, *wr = w + r * Lk;
+        const int whole = wr + Lkp <= wend;
+        sy_v8f sum;
+        sy_v8_load(&sum, sr, 8);
+        for (c = 1; c < nv; c++) {
+            sy_v8_load(&v, sr + 8 * c, 8);
+            sum += v;
+        }
+        v8_hsum(&sum);
+        sum = 1 / sum;
+        for (c = 0; c < nv; c++) {
+            sy_v8_load(&v, sr + 8 * c, 8);
+            v *= sum;
+            sy_v8_store(sr + 8 * c, &v, 8);
+            if (whole) sy_v8_store(wr + 8 * c, &v, 8);
+        }
+        if (!whole) store_row(wr, sr, Lk);
     }
 }
 
@@ -458,13 +484,12 @@ SY_INLINE void dsoftmax_row(float *dp, const float *p, const sy_v8i *pad, int nv
     default: { const int nv_ = 8; call; } break;                                \
     }
 
-/* The scratch of one task, in floats: three [Lq, Lkp] matrices (scores --
-** with 7 rows more for the last softmax group -- or the weights' gradient,
-** dropped-out weights, dropout factors), a row, the transposes of K or V and
-** mm_out's work. */
+/* The scratch of one task, in floats: three [Lq, Lkp] matrices (scores or
+** the weights' gradient, dropped-out weights, dropout factors), a row, the
+** transposes of K or V and mm_out's work. */
 static int64_t small_work(int64_t Lq, int64_t Lk) {
     const int64_t Lkp = padded((int)Lk);
-    return (3 * Lq + 7) * Lkp + Lkp + SMALL_DIM * Lkp + 2 * SMALL_DIM * SMALL_DIM;
+    return 3 * Lq * Lkp + Lkp + SMALL_DIM * Lkp + 2 * SMALL_DIM * SMALL_DIM;
 }
 
 /* Pairs bh0 <= b*H + h < bh1 of float attention with Lq, Lk <= SMALL_DIM. */
@@ -473,26 +498,20 @@ SY_SIMD_CLONES static void forward_small(mats out, float *weights, mats q, mats 
                                          float ks, float *work, int64_t bh0, int64_t bh1,
                                          int64_t H, int Lq, int Lk, int E, int Ev) {
     const float scale = (float)(1 / sqrt((double)E));
-    const int Lkp = padded(Lk), nvec = Lkp / 8;
+    const int Lkp = padded(Lk);
     const int64_t nw = (int64_t)Lq * Lk;
     const sy_v8i pad = lane_index >= Lk - (Lkp - 8);   /* the last vector's lanes past Lk */
-    const int g = nvec <= 4 ? 8 / nvec : 1;   /* rows per softmax group */
-    float *s = work, *pd = s + (Lq + 7) * Lkp, *row = pd + Lq * Lkp, *t = row + Lkp;
+    float *s = work, *pd = s + Lq * Lkp, *row = pd + Lq * Lkp, *t = row + Lkp;
     float *mwork = t + SMALL_DIM * Lkp;
     int64_t bh;
     int i, c;
-    memset(s + Lq * Lkp, 0, sizeof *s * (size_t)(7 * Lkp));   /* rows only a group reads */
     for (bh = bh0; bh < bh1; bh++) {
         const int64_t b = bh / H, h = bh % H;
         float *w = weights + bh * nw;
         const unsigned char *kp = keep ? keep + bh * nw : NULL;
         mm_scores(s, mat_f32(q, b, h), q.ld, mat_f32(k, b, h), k.ld, Lq, Lk, E, scale, t);
         if (mask) apply_mask_f32(s, Lkp, mask, b, h, Lq, Lk);
-        /* rows in groups of 8 / nvec vectors (the last group may run into
-        ** the scratch rows past Lq) */
-        for (i = 0; i < Lq; i += g)
-            BY_NVEC(nvec, softmax_rows(s + i * Lkp, Lkp, w + i * Lk, w + nw, Lk, Lq - i, &pad,
-                                       nv_ <= 4 ? 8 / nv_ : 1, nv_))
+        softmax_rows(s, w, w + nw, Lq, Lk, &pad);
         if (kp)
             for (i = 0; i < Lq; i++) {
                 float *pr = pd + i * Lkp, *sr = s + i * Lkp;
@@ -513,7 +532,7 @@ SY_SIMD_CLONES static void backward_small(mats dq, mats dk, mats dv, mats dout,
     const int Lkp = padded(Lk), nvec = Lkp / 8;
     const int64_t nw = (int64_t)Lq * Lk;
     const sy_v8i pad = lane_index >= Lk - (Lkp - 8);
-    float *dp = work, *pd = dp + Lq * Lkp, *dm = pd + Lq * Lkp, *row = dm + Lq * Lkp + 7 * Lkp;
+    float *dp = work, *pd = dp + Lq * Lkp, *dm = pd + Lq * Lkp, *row = dm + Lq * Lkp;
     float *t = row + Lkp, *mwork = t + SMALL_DIM * Lkp;
     int64_t bh;
     int i, c;
