@@ -380,10 +380,12 @@ SY_INLINE void mm_out(float *C, int ldc, int ta, const float *a, int lda, const 
 ** exactly. In three passes over all the rows -- minus the row maxima (the
 ** padding lanes -inf, so that they lose and come out 0), the exponentials,
 ** divided by the row sums -- rather than row by row: the rows of a pass are
-** independent, so their chains of dependent steps run side by side. */
+** independent, so their chains of dependent steps run side by side. nv =
+** Lkp / 8, a constant where this is inlined, so that the loops over a row's
+** vectors unroll. */
 SY_INLINE void softmax_rows(float *s, float *w, const float *wend, int Lq, int Lk,
-                            const sy_v8i *pad) {
-    const int Lkp = padded(Lk), nv = Lkp / 8, n = Lq * nv;
+                            const sy_v8i *pad, int nv) {
+    const int Lkp = 8 * nv, n = Lq * nv;
     sy_v8f x[4], ninf, m, v;
     int r, c, i;
     sy_v8_set1(&ninf, -INFINITY);
@@ -511,7 +513,7 @@ SY_SIMD_CLONES static void forward_small(mats out, float *weights, mats q, mats 
         const unsigned char *kp = keep ? keep + bh * nw : NULL;
         mm_scores(s, mat_f32(q, b, h), q.ld, mat_f32(k, b, h), k.ld, Lq, Lk, E, scale, t);
         if (mask) apply_mask_f32(s, Lkp, mask, b, h, Lq, Lk);
-        softmax_rows(s, w, w + nw, Lq, Lk, &pad);
+        BY_NVEC(Lkp / 8, softmax_rows(s, w, w + nw, Lq, Lk, &pad, nv_))
         if (kp)
             for (i = 0; i < Lq; i++) {
                 float *pr = pd + i * Lkp, *sr = s + i * Lkp;
