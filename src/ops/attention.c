@@ -449,27 +449,38 @@ SY_INLINE void softmax_rows(float *s, float *w, const float *wend, int Lq, int L
     }
 }
 
-/* Row i of dP' = dP * D + dWeights (scratch, nv vectors) becomes
-** dS = P (dP' - sum(dP' P)), p the row of P read as whole vectors (the
-** lanes past Lk, flagged in pad, are dropped). The padding lanes come out
-** 0. */
-SY_INLINE void dsoftmax_row(float *dp, const float *p, const sy_v8i *pad, int nv) {
+/* Rows 0 .. Lq-1 of dP' = dP * D + dWeights (scratch, rows nv vectors
+** apart) become dS = P (dP' - rowsum(dP' P)), P the weights (rows Lk apart)
+** read as whole vectors where they stay inside the Lq rows, else copied into
+** row first; the lanes past Lk, flagged in pad, are dropped and come out 0.
+** nv is a constant where this is inlined, so that the loops over a row's
+** vectors unroll. */
+SY_INLINE void dsoftmax_rows(float *dp, const float *p, int Lq, int Lk, const sy_v8i *pad,
+                             float *row, int nv) {
     sy_v8f x[SMALL_DIM / 8], y[SMALL_DIM / 8], sum, zero = {0}, v;
-    int c;
-    for (c = 0; c < nv; c++) {   /* through v: see softmax_rows */
-        sy_v8_load(&v, dp + 8 * c, 8);
-        x[c] = v;
-        sy_v8_load(&v, p + 8 * c, 8);
-        y[c] = v;
-    }
-    sy_v8_select(&x[nv - 1], *pad, &zero, &x[nv - 1]);
-    sy_v8_select(&y[nv - 1], *pad, &zero, &y[nv - 1]);
-    sum = x[0] * y[0];
-    for (c = 1; c < nv; c++) sum += x[c] * y[c];
-    v8_hsum(&sum);
-    for (c = 0; c < nv; c++) {
-        v = y[c] * (x[c] - sum);
-        sy_v8_store(dp + 8 * c, &v, 8);
+    int i, c;
+    for (i = 0; i < Lq; i++) {
+        float *dr = dp + i * 8 * nv;
+        const float *pr = p + i * Lk;
+        if (i * Lk + 8 * nv > Lq * Lk) {
+            load_row(row, pr, Lk);
+            pr = row;
+        }
+        for (c = 0; c < nv; c++) {   /* through v: see softmax_rows */
+            sy_v8_load(&v, dr + 8 * c, 8);
+            x[c] = v;
+            sy_v8_load(&v, pr + 8 * c, 8);
+            y[c] = v;
+        }
+        sy_v8_select(&x[nv - 1], *pad, &zero, &x[nv - 1]);
+        sy_v8_select(&y[nv - 1], *pad, &zero, &y[nv - 1]);
+        sum = x[0] * y[0];
+        for (c = 1; c < nv; c++) sum += x[c] * y[c];
+        v8_hsum(&sum);
+        for (c = 0; c < nv; c++) {
+            v = y[c] * (x[c] - sum);
+            sy_v8_store(dr + 8 * c, &v, 8);
+        }
     }
 }
 
@@ -531,7 +542,7 @@ SY_SIMD_CLONES static void backward_small(mats dq, mats dk, mats dv, mats dout,
                                           float ks, float *work, int64_t bh0, int64_t bh1,
                                           int64_t H, int Lq, int Lk, int E, int Ev) {
     const float scale = (float)(1 / sqrt((double)E));
-    const int Lkp = padded(Lk), nvec = Lkp / 8;
+    const int Lkp = padded(Lk);
     const int64_t nw = (int64_t)Lq * Lk;
     const sy_v8i pad = lane_index >= Lk - (Lkp - 8);
     float *dp = work, *pd = dp + Lq * Lkp, *dm = pd + Lq * Lkp, *row = dm + Lq * Lkp;
@@ -569,15 +580,7 @@ SY_SIMD_CLONES static void backward_small(mats dq, mats dk, mats dv, mats dout,
                     for (c = 0; c < Lkp; c++) dr[c] += row[c];
                 }
             }
-        for (i = 0; i < Lq; i++) {
-            /* P's row as whole vectors when they stay inside the weights */
-            const float *pr = p + i * Lk;
-            if ((int64_t)i * Lk + Lkp > nw) {
-                load_row(row, pr, Lk);
-                pr = row;
-            }
-            BY_NVEC(nvec, dsoftmax_row(dp + i * Lkp, pr, &pad, nv_))
-        }
+        BY_NVEC(Lkp / 8, dsoftmax_rows(dp, p, Lq, Lk, &pad, row, nv_))
         if (dq.data)
             mm_out(mat_f32(dq, b, h), dq.ld, 0, dp, Lkp, mat_f32(k, b, h), k.ld, Lq, E, Lk, scale,
                    mwork);
