@@ -65,8 +65,10 @@ void sylua_check(lua_State *L, sy_status st) {
 ** collector, and what the core allocates and frees by itself (a backward
 ** pass's gradients and temporaries, half of a training step's bytes) does
 ** not. Counting every allocated byte ran twice the collection cycles for the
-** same bound: a 2-block encoder step (bench/layers.lua) allocates ~20 MB, and
-** its ~8 cycles of a ~200 KB heap were ~4% of the step. Unscaled, the step
+** same bound: a 2-block encoder step (bench/layers.lua) allocates ~20 MB, ~8
+** cycles of a ~200 KB heap, and liblua was ~7% of its time (perf); counting
+** growth cut liblua's instructions by a quarter (callgrind, 35 steps: 75.2 ->
+** 57.5 M, the same tensor peak). Unscaled, the step
 ** was the new tensor bytes themselves: dozens of cycles a step -- 18% of a
 ** PatchTST training run's time (scripts/patchtst_sp500.lua, 2 epochs: 1.4 s
 ** of 7.8 s in the collector; 0.57 s scaled, same peak RSS).
