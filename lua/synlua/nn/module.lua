@@ -100,7 +100,7 @@ local function set_module(who, self, name, m)
 end
 
 -- Registered entries first, in one lookup (a module's forward reads its
--- parameters and children at every call: this is the hottest Lua function
+-- parameters and children at every call: the most frequent Lua call
 -- of a training step), then methods through the class chain. A name cannot
 -- be both (check_name).
 local function instance_index(self, key)
