@@ -410,10 +410,8 @@ static void ln_task(void *ctx, int task, int n_tasks) {
             layer_norm_dx_f64(j->dx, j->dy, j->x, j->cmean, j->crstd, j->w, lo, hi, j->D);
     }
     sy_split(j->D, 16, task, n_tasks, &lo, &hi);
-    if (j->dt == SY_F32)
-        layer_norm_dwb_f32(j->dw, j->db, j->dy, j->x, j->cmean, j->crstd, j->N, j->D, lo, hi);
-    else
-        layer_norm_dwb_f64(j->dw, j->db, j->dy, j->x, j->cmean, j->crstd, j->N, j->D, lo, hi);
+    DISPATCH(j->dt, layer_norm_dwb, j->dw, j->db, j->dy, j->x, j->cmean, j->crstd, j->N, j->D, lo,
+             hi);
 }
 
 /* Below this many elements layer norm stays on the calling thread. */
