@@ -1,11 +1,13 @@
 /*
 ** l_linalg.c -- matrix products at the Lua face: matmul (torch.matmul
 ** semantics), the stricter mm, bmm, mv and dot, and the internal timers the
-** benchmarks use (sy._sgemm_seconds, sy._now).
+** benchmarks use (sy._sgemm_seconds, sy._now) and the float32 GEMM kernel's
+** switch (sy._gemm_kernel).
 */
 #include <time.h>
 
 #include "../autograd/autograd.h"
+#include "../ops/gemm.h"
 #include "sylua.h"
 
 static int push_matmul(lua_State *L, sy_tensor *a, sy_tensor *b) {
@@ -68,17 +70,35 @@ static int l_dot(lua_State *L) {
     return push_matmul(L, a, b);
 }
 
-/* sy._sgemm_seconds(m, n, k, reps): seconds for reps raw cblas_sgemm calls. */
+/* sy._sgemm_seconds(m, n, k, reps [, kernel]): seconds for reps raw
+** products on the calling thread by kernel: "blas" (cblas_sgemm, the
+** default) or "avx512" (synlua's own; an error where it is missing). */
 static int l_sgemm_seconds(lua_State *L) {
+    static const char *const kernels[] = {"blas", "avx512", NULL};
     lua_Integer m = luaL_checkinteger(L, 1), n = luaL_checkinteger(L, 2);
     lua_Integer k = luaL_checkinteger(L, 3), reps = luaL_checkinteger(L, 4);
+    int own = luaL_checkoption(L, 5, "blas", kernels);
     double seconds;
     luaL_argcheck(L, m >= 1, 1, "m must be at least 1");
     luaL_argcheck(L, n >= 1, 2, "n must be at least 1");
     luaL_argcheck(L, k >= 1, 3, "k must be at least 1");
     luaL_argcheck(L, reps >= 1, 4, "reps must be at least 1");
-    sylua_check(L, sy_bench_sgemm_seconds(&seconds, m, n, k, reps));
+    sylua_check(L, sy_bench_sgemm_seconds(&seconds, m, n, k, reps, own));
     lua_pushnumber(L, seconds);
+    return 1;
+}
+
+/* sy._gemm_kernel([name]): the float32 GEMM kernel in use, "avx512" or
+** "blas" (gemm.h), after selecting name when given. */
+static int l_gemm_kernel(lua_State *L) {
+    if (!lua_isnoneornil(L, 1)) {
+        const char *name = luaL_checkstring(L, 1);
+        if (sy_gemm_set_kernel(name) != 0)
+            luaL_argerror(L, 1, lua_pushfstring(L, "expected \"blas\"%s, got \"%s\"",
+                                                sy_gemm_avx512_available() ? " or \"avx512\"" : " (\"avx512\" needs AVX-512F and a GCC x86-64 build)",
+                                                name));
+    }
+    lua_pushstring(L, sy_gemm_kernel());
     return 1;
 }
 
@@ -96,7 +116,8 @@ static const luaL_Reg both_funcs[] = {
     {NULL, NULL}};
 
 static const luaL_Reg internal_funcs[] = {
-    {"_sgemm_seconds", l_sgemm_seconds}, {"_now", l_now}, {NULL, NULL}};
+    {"_sgemm_seconds", l_sgemm_seconds}, {"_gemm_kernel", l_gemm_kernel}, {"_now", l_now},
+    {NULL, NULL}};
 
 void sylua_open_linalg(lua_State *L) {
     sylua_register(L, both_funcs, SYLUA_FUNCTION | SYLUA_METHOD);

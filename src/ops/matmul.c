@@ -309,7 +309,21 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t k, int64_t reps) {
+/* one product of sy_bench_sgemm_seconds */
+static void bench_product(int own, int64_t m, int64_t n, int64_t k, const float *a, const float *b,
+                          float *c) {
+#if SY_SGEMM_AVX512
+    if (own) {
+        sy_sgemm_avx512(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k,
+                b, (int)n, 0.0f, c, (int)n);
+}
+
+sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t k, int64_t reps,
+                                 int own) {
     size_t na, nbytes_b, nc;
     float *a, *b, *c;
     int64_t i;
@@ -319,6 +333,8 @@ sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t 
         reps < 1)
         return sy_error(SY_ERR_ARG, "bench_sgemm: need 1 <= m, n, k <= %d and reps >= 1, got %lld, %lld, %lld and %lld",
                         INT_MAX / 4, (long long)m, (long long)n, (long long)k, (long long)reps);
+    if (own && !sy_gemm_avx512_available())
+        return sy_error(SY_ERR_ARG, "bench_sgemm: synlua's own float32 kernel needs AVX-512F and a GCC x86-64 build");
     na = (size_t)m * (size_t)k * sizeof(float);
     nbytes_b = (size_t)k * (size_t)n * sizeof(float);
     nc = (size_t)m * (size_t)n * sizeof(float);
@@ -335,12 +351,9 @@ sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t 
     for (i = 0; i < m * k; i++) a[i] = (float)(i % 17) * 0.0625f - 0.5f;
     for (i = 0; i < k * n; i++) b[i] = (float)(i % 13) * 0.0625f - 0.375f;
     /* warm-up: thread pool start and first-touch page faults stay out of the timing */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k, b,
-                (int)n, 0.0f, c, (int)n);
+    bench_product(own, m, n, k, a, b, c);
     t0 = now_seconds();
-    for (i = 0; i < reps; i++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a,
-                    (int)k, b, (int)n, 0.0f, c, (int)n);
+    for (i = 0; i < reps; i++) bench_product(own, m, n, k, a, b, c);
     *seconds = now_seconds() - t0;
     sy_mem_free(a, na);
     sy_mem_free(b, nbytes_b);
