@@ -19,7 +19,9 @@
 ** lda apart when not: no packing), and its row k of op(B) is four loads
 ** from B as it lies, except when B is transposed: then the columns of a
 ** block are first copied into a KC x NR panel on the stack, once for all
-** the rows. Columns past N are masked off in loads and stores.
+** the rows. Columns past N are masked off in loads and stores; a product
+** of fewer than 16 columns with A transposed (a weight gradient of a layer
+** with few outputs) runs as its transpose (see transposed).
 **
 ** Every element of C is one chain of FMAs over k in order within a chunk,
 ** scaled by alpha, and the chunks are added in order: the same bits for any
@@ -30,11 +32,15 @@
 #if SY_SGEMM_AVX512
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 
 #define MR 6
 #define NR 64
 #define KC 256
+/* A product of fewer than 16 columns is computed transposed (see
+** transposed), C^T's columns MT at a time */
+#define MT 256
 
 #define TARGET __attribute__((target("avx512f")))
 
@@ -150,17 +156,13 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
         for (j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0.0f : beta * C[i * ldc + j];
 }
 
-TARGET void sy_sgemm_avx512(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                            float beta, float *C, int64_t ldc) {
+/* The product by blocks, for M, N, K >= 1 and alpha != 0. */
+TARGET static void product(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                           float *C, int64_t ldc) {
     float panel[KC * NR] __attribute__((aligned(64)));
     const int ta = trans_a != 0;
     int64_t k0, j0, i;
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0) {
-        scale_c(M, N, beta, C, ldc);
-        return;
-    }
     for (k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const float be = k0 == 0 ? beta : 1.0f;
@@ -186,6 +188,50 @@ TARGET void sy_sgemm_avx512(int trans_a, int trans_b, int64_t M, int64_t N, int6
             }
         }
     }
+}
+
+/* A product of N < 16 columns leaves most lanes of every vector idle; when
+** A is transposed (a weight gradient X^T dY of a layer with few outputs),
+** its transpose C^T = op(B)^T op(A)^T has N rows and M columns and needs no
+** packing (op(A)^T is A as it lies), so it is computed for MT columns and
+** one chunk of k at a time into t, and t^T added into C as product() adds
+** a chunk: C = beta C + t for the first, C + t for the others. So each
+** element is rounded exactly as product() would round it, and a split of
+** C's columns that leaves a part under 16 gives the same bits. With A not
+** transposed, C^T would need A packed: slower than the narrow blocks. */
+TARGET static void transposed(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                              float alpha, const float *A, int64_t lda, const float *B,
+                              int64_t ldb, float beta, float *C, int64_t ldc) {
+    float t[16 * MT] __attribute__((aligned(64)));
+    int64_t i0, k0, i, j;
+    for (i0 = 0; i0 < M; i0 += MT) {
+        const int64_t m = M - i0 < MT ? M - i0 : MT;
+        for (k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = K - k0 < KC ? K - k0 : KC;
+            /* op(B)^T is B^T (transposed) when B is not, B itself when it
+            ** is; op(A)^T likewise */
+            product(!trans_b, !trans_a, N, m, kc, alpha, trans_b ? B + k0 : B + k0 * ldb, ldb,
+                    trans_a ? A + k0 * lda + i0 : A + i0 * lda + k0, lda, 0.0f, t, m);
+            for (i = 0; i < m; i++) {
+                float *c = C + (i0 + i) * ldc;
+                if (k0 > 0)
+                    for (j = 0; j < N; j++) c[j] += t[j * m + i];
+                else if (beta == 0)
+                    for (j = 0; j < N; j++) c[j] = t[j * m + i];
+                else
+                    for (j = 0; j < N; j++) c[j] = fmaf(beta, c[j], t[j * m + i]);
+            }
+        }
+    }
+}
+
+TARGET void sy_sgemm_avx512(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                            float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0) scale_c(M, N, beta, C, ldc);
+    else if (N < 16 && trans_a) transposed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else product(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #endif

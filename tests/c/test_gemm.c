@@ -2,7 +2,8 @@
 ** test_gemm.c -- synlua's own float32 GEMM kernel (sgemm_avx512.c) and the
 ** kernel switch (gemm.h): every transpose pair over sizes that cross the
 ** kernel's block edges (6 rows, 16-lane vectors, 64-column blocks, 16 x 16
-** packing tiles, 256-deep chunks) against a double-precision product, with
+** packing tiles, 256-deep chunks, products of under 16 columns run as their
+** transpose 256 rows at a time) against a double-precision product, with
 ** alpha and beta of every kind (beta 0 must not read C: it holds NaN),
 ** leading dimensions past the sizes (their padding must stay untouched);
 ** the same bits for any split of the rows or the columns and through
@@ -136,8 +137,8 @@ static void check_kernel(int ta, int tb, int64_t M, int64_t N, int64_t K, float 
         CHECK(same_bits(C, Cs, n));
         free(Cs);
     }
-    if (N > 1) {   /* columns [0, cut) and [cut, N) */
-        cut = N / 2 + 3 < N ? N / 2 + 3 : N - 1;
+    if (N > 1) {   /* columns [0, cut) and [cut, N); N = 20: 16 and 4 */
+        cut = N == 20 ? 16 : N / 2 + 3 < N ? N / 2 + 3 : N - 1;
         Cs = copy_c(&p);
         sy_sgemm_avx512(ta, tb, M, cut, K, alpha, p.A, p.lda, p.B, p.ldb, beta, Cs, p.ldc);
         sy_sgemm_avx512(ta, tb, M, N - cut, K, alpha, p.A, p.lda, p.B + (tb ? cut * p.ldb : cut),
@@ -172,6 +173,11 @@ static void test_kernel_scalars(void) {
             for (b = 0; b < 4; b++) {
                 check_kernel(t & 1, t >> 1, 13, 70, 300, alphas[a], betas[b]);
                 check_kernel(t & 1, t >> 1, 6, 16, 5, alphas[a], betas[b]);
+                /* fewer than 16 columns, over MT = 256 rows: by C^T in parts */
+                check_kernel(t & 1, t >> 1, 300, 5, 40, alphas[a], betas[b]);
+                /* a column split leaving 4 (C^T's way when A is transposed)
+                ** over several chunks of k */
+                check_kernel(t & 1, t >> 1, 7, 20, 600, alphas[a], betas[b]);
             }
 }
 
