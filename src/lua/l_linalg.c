@@ -70,20 +70,23 @@ static int l_dot(lua_State *L) {
     return push_matmul(L, a, b);
 }
 
-/* sy._sgemm_seconds(m, n, k, reps [, kernel]): seconds for reps raw
-** products on the calling thread by kernel: "blas" (cblas_sgemm, the
-** default) or "avx512" (synlua's own; an error where it is missing). */
+/* sy._sgemm_seconds(m, n, k, reps [, kernel [, trans_a, trans_b]]):
+** seconds for reps raw products [m, k] x [k, n] on the calling thread by
+** kernel: "blas" (cblas_sgemm, the default) or "avx512" (synlua's own; an
+** error where it is missing), the operands stored transposed when the
+** booleans say so (as a layer's weight or gradient products are). */
 static int l_sgemm_seconds(lua_State *L) {
     static const char *const kernels[] = {"blas", "avx512", NULL};
     lua_Integer m = luaL_checkinteger(L, 1), n = luaL_checkinteger(L, 2);
     lua_Integer k = luaL_checkinteger(L, 3), reps = luaL_checkinteger(L, 4);
     int own = luaL_checkoption(L, 5, "blas", kernels);
+    int trans_a = lua_toboolean(L, 6), trans_b = lua_toboolean(L, 7);
     double seconds;
     luaL_argcheck(L, m >= 1, 1, "m must be at least 1");
     luaL_argcheck(L, n >= 1, 2, "n must be at least 1");
     luaL_argcheck(L, k >= 1, 3, "k must be at least 1");
     luaL_argcheck(L, reps >= 1, 4, "reps must be at least 1");
-    sylua_check(L, sy_bench_sgemm_seconds(&seconds, m, n, k, reps, own));
+    sylua_check(L, sy_bench_sgemm_seconds(&seconds, m, n, k, reps, own, trans_a, trans_b));
     lua_pushnumber(L, seconds);
     return 1;
 }

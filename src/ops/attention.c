@@ -14,7 +14,8 @@
 ** are transposed into such rows once per (b, h), 8x8 at a time (16-lane
 ** vectors for the products where the processor has AVX-512: mm_zmm).
 ** Products with a head dim over SMALL_DIM, double attention and longer
-** sequences go to BLAS.
+** sequences go to the general product on the calling thread
+** (sy_gemm_serial: BLAS, or for float synlua's own kernel where it runs).
 **
 ** Backward, with P the weights, D = keep * keep_scale and Pd = P * D:
 **   dV = Pd^T dOut
@@ -22,18 +23,18 @@
 **   dS = P * (dP - rowsum(dP * P))          (softmax backward)
 **   dQ = dS K / sqrt(E),  dK = dS^T Q / sqrt(E)
 **
-** The BLAS path is written once over SY_REAL and compiled for float and
-** double by including itself, like rnn.c.
+** The general path is written once over SY_REAL and compiled for float
+** and double by including itself, like rnn.c.
 */
 #ifndef SY_REAL
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "../core/alloc.h"
 #include "../core/threads.h"
 #include "attention.h"
+#include "gemm.h"
 #include "simd.h"
 
 #define SMALL_DIM 64
@@ -59,7 +60,7 @@ typedef struct mask_view {
 #define SY_REAL float
 #define SY_DT SY_F32
 #define SY_FN(name) name##_f32
-#define SY_GEMM cblas_sgemm
+#define SY_GEMM sy_gemm_serial_f32
 #include "attention.c"
 #undef SY_REAL
 #undef SY_DT
@@ -69,7 +70,7 @@ typedef struct mask_view {
 #define SY_REAL double
 #define SY_DT SY_F64
 #define SY_FN(name) name##_f64
-#define SY_GEMM cblas_dgemm
+#define SY_GEMM sy_gemm_serial_f64
 #include "attention.c"
 #undef SY_REAL
 #undef SY_DT
@@ -402,8 +403,7 @@ SY_INLINE void mm_scores(float *s, const float *a, int lda, const float *x, int 
                          int K, float alpha, float *t) {
     const int Lkp = padded(Lk);
     if (K > SMALL_DIM) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Lk, K, alpha, a, lda, x, ldx, 0, s,
-                    Lkp);
+        sy_gemm_serial_f32(0, 1, M, Lk, K, alpha, a, lda, x, ldx, 0, s, Lkp);
         return;
     }
     transpose_rows(t, Lkp, x, ldx, Lk, K);
@@ -421,8 +421,7 @@ SY_INLINE void mm_out(float *C, int ldc, int ta, const float *a, int lda, const 
     float *bp = work, *cp = work + SMALL_DIM * SMALL_DIM;
     int i;
     if (N > SMALL_DIM) {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, M, N, K, alpha, a,
-                    lda, B, ldb, 0, C, ldc);
+        sy_gemm_serial_f32(ta, 0, M, N, K, alpha, a, lda, B, ldb, 0, C, ldc);
         return;
     }
     if (Np == N) {
@@ -798,11 +797,10 @@ static void SY_FN(drop)(SY_REAL *pd, const SY_REAL *p, const unsigned char *keep
     for (i = 0; i < n; i++) pd[i] = p[i] * ((SY_REAL)keep[i] * scale);
 }
 
-/* Row-major C [M, N] = alpha op(A) op(B) by BLAS. */
+/* Row-major C [M, N] = alpha op(A) op(B) on this thread (gemm.h). */
 static void SY_FN(mm)(int ta, int tb, int M, int N, int K, SY_REAL alpha, const SY_REAL *A, int lda,
                       const SY_REAL *B, int ldb, SY_REAL *C, int ldc) {
-    SY_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-            alpha, A, lda, B, ldb, 0, C, ldc);
+    SY_GEMM(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0, C, ldc);
 }
 
 /* Pairs bh0 <= b*H + h < bh1; work: Lq*Lk elements. */

@@ -154,6 +154,16 @@ void SY_FN(sy_gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, S
     SY_FN(gemm_run)(&job);
 }
 
+void SY_FN(sy_gemm_serial)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                           SY_REAL alpha, const SY_REAL *A, int64_t lda, const SY_REAL *B,
+                           int64_t ldb, SY_REAL beta, SY_REAL *C, int64_t ldc) {
+    SY_FN(gemm_job) job = {trans_a, trans_b, 1, 0, M, N, K, lda, ldb, ldc, alpha, beta,
+                           A, B, NULL, C};
+    if (M == 0 || N == 0) return;
+    SY_OWN(&job);
+    SY_FN(gemm_part)(&job, 0, 1);
+}
+
 void SY_FN(sy_gemm_bias)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                          const SY_REAL *A, int64_t lda, const SY_REAL *B, int64_t ldb,
                          const SY_REAL *bias, SY_REAL *C, int64_t ldc) {

@@ -52,6 +52,15 @@ void sy_gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, doub
                  const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
                  double *C, int64_t ldc);
 
+/* The same product on the calling thread only (for kernels that split
+** their work across the pool themselves), by the same kernel. */
+void sy_gemm_serial_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                        float *C, int64_t ldc);
+void sy_gemm_serial_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                        const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                        double *C, int64_t ldc);
+
 /* C [M, N] = op(A) op(B) + bias, the bias [N] added to every row (NULL: no
 ** bias), split like the above; each part of C is initialised from the bias
 ** by the thread that computes it. */

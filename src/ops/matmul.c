@@ -310,20 +310,21 @@ static double now_seconds(void) {
 }
 
 /* one product of sy_bench_sgemm_seconds */
-static void bench_product(int own, int64_t m, int64_t n, int64_t k, const float *a, const float *b,
-                          float *c) {
+static void bench_product(int own, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                          const float *b, float *c) {
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
 #if SY_SGEMM_AVX512
     if (own) {
-        sy_sgemm_avx512(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        sy_sgemm_avx512(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
         return;
     }
 #endif
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k,
-                b, (int)n, 0.0f, c, (int)n);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)n);
 }
 
 sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t k, int64_t reps,
-                                 int own) {
+                                 int own, int trans_a, int trans_b) {
     size_t na, nbytes_b, nc;
     float *a, *b, *c;
     int64_t i;
@@ -351,9 +352,9 @@ sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t 
     for (i = 0; i < m * k; i++) a[i] = (float)(i % 17) * 0.0625f - 0.5f;
     for (i = 0; i < k * n; i++) b[i] = (float)(i % 13) * 0.0625f - 0.375f;
     /* warm-up: thread pool start and first-touch page faults stay out of the timing */
-    bench_product(own, m, n, k, a, b, c);
+    bench_product(own, trans_a, trans_b, m, n, k, a, b, c);
     t0 = now_seconds();
-    for (i = 0; i < reps; i++) bench_product(own, m, n, k, a, b, c);
+    for (i = 0; i < reps; i++) bench_product(own, trans_a, trans_b, m, n, k, a, b, c);
     *seconds = now_seconds() - t0;
     sy_mem_free(a, na);
     sy_mem_free(b, nbytes_b);

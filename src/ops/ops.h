@@ -65,12 +65,13 @@ sy_status sy_reduce(sy_tensor **out, sy_tensor **indices, sy_redop op, const sy_
 /* torch.matmul semantics: 1-d x 1-d dot, 2-d x 2-d, batched with broadcast batch dims. */
 sy_status sy_matmul(sy_tensor **out, const sy_tensor *a, const sy_tensor *b);
 /* Benchmark reference: seconds taken by `reps` back-to-back raw products
-** on row-major m x k and k x n float32 matrices (after one untimed warm-up
-** call) on the calling thread, by cblas_sgemm (own = 0) or by synlua's own
-** float32 kernel (own = 1; SY_ERR_ARG where the build or the CPU lacks it),
-** so callers can measure the front end's overhead. */
+** C [m, n] = op(A) [m, k] op(B) [k, n] of row-major float32 matrices, op
+** transposing when trans_a / trans_b (after one untimed warm-up call) on
+** the calling thread, by cblas_sgemm (own = 0) or by synlua's own float32
+** kernel (own = 1; SY_ERR_ARG where the build or the CPU lacks it), so
+** callers can measure the front end's overhead. */
 sy_status sy_bench_sgemm_seconds(double *seconds, int64_t m, int64_t n, int64_t k, int64_t reps,
-                                 int own);
+                                 int own, int trans_a, int trans_b);
 
 /* --- joining and indexing (src/ops/index.c) --- */
 /* Joins n >= 1 tensors along an existing dim; sizes must match except along

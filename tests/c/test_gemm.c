@@ -200,26 +200,28 @@ static void test_kernel_degenerate(void) {
 }
 
 /* sy_gemm_f32 through the kernel: one thread and two give the same bits,
-** and both agree with the kernel called directly */
+** and both agree with the kernel called directly and with sy_gemm_serial_f32 */
 static void test_split_threads(void) {
     problem p;
-    float *C1, *C2, *Cd;
+    float *C1, *C2, *Cd, *Cs;
     size_t n;
     int ta, tb;
     for (ta = 0; ta < 2; ta++)
         for (tb = 0; tb < 2; tb++) {
             problem_init(&p, ta, tb, 301, 190, 97, 0);
             n = (size_t)(p.M * p.ldc + 1);
-            C1 = copy_c(&p), C2 = copy_c(&p), Cd = copy_c(&p);
+            C1 = copy_c(&p), C2 = copy_c(&p), Cd = copy_c(&p), Cs = copy_c(&p);
             sy_set_num_threads(1);
             sy_gemm_f32(ta, tb, p.M, p.N, p.K, 0.75f, p.A, p.lda, p.B, p.ldb, 0.5f, C1, p.ldc);
             sy_set_num_threads(2);
             sy_gemm_f32(ta, tb, p.M, p.N, p.K, 0.75f, p.A, p.lda, p.B, p.ldb, 0.5f, C2, p.ldc);
             sy_sgemm_avx512(ta, tb, p.M, p.N, p.K, 0.75f, p.A, p.lda, p.B, p.ldb, 0.5f, Cd, p.ldc);
+            sy_gemm_serial_f32(ta, tb, p.M, p.N, p.K, 0.75f, p.A, p.lda, p.B, p.ldb, 0.5f, Cs, p.ldc);
             CHECK(same_bits(C1, C2, n));
             CHECK(same_bits(C1, Cd, n));
+            CHECK(same_bits(C1, Cs, n));
             CHECK(check_product(&p, 0.75f, 0.5f, C1) == 0);
-            free(C1), free(C2), free(Cd);
+            free(C1), free(C2), free(Cd), free(Cs);
             problem_free(&p);
         }
     sy_set_num_threads(1);
@@ -241,6 +243,10 @@ static void test_switch(void) {
     problem_init(&p, 0, 1, 9, 20, 11, 1);
     C = copy_c(&p);
     sy_gemm_f32(0, 1, p.M, p.N, p.K, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, C, p.ldc);
+    CHECK(check_product(&p, 1.0f, 0.0f, C) == 0);
+    free(C);
+    C = copy_c(&p);
+    sy_gemm_serial_f32(0, 1, p.M, p.N, p.K, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, C, p.ldc);
     CHECK(check_product(&p, 1.0f, 0.0f, C) == 0);
     free(C);
     problem_free(&p);

@@ -391,17 +391,17 @@ static void test_oom(void) {
 
 static void test_bench_timer(void) {
     double s = -1;
-    CHECK_OK(sy_bench_sgemm_seconds(&s, 32, 16, 8, 3, 0));
+    CHECK_OK(sy_bench_sgemm_seconds(&s, 32, 16, 8, 3, 0, 0, 0));
     CHECK(s > 0 && s < 10);
     if (sy_gemm_avx512_available()) {
         s = -1;
-        CHECK_OK(sy_bench_sgemm_seconds(&s, 32, 16, 8, 3, 1));
+        CHECK_OK(sy_bench_sgemm_seconds(&s, 32, 16, 8, 3, 1, 1, 1));
         CHECK(s > 0 && s < 10);
     } else {
-        CHECK_FAILS(sy_bench_sgemm_seconds(&s, 32, 16, 8, 3, 1), SY_ERR_ARG);
+        CHECK_FAILS(sy_bench_sgemm_seconds(&s, 32, 16, 8, 3, 1, 0, 0), SY_ERR_ARG);
     }
-    CHECK_FAILS(sy_bench_sgemm_seconds(&s, 0, 16, 8, 3, 0), SY_ERR_ARG);
-    CHECK_FAILS(sy_bench_sgemm_seconds(&s, 4, 4, 4, 0, 0), SY_ERR_ARG);
+    CHECK_FAILS(sy_bench_sgemm_seconds(&s, 0, 16, 8, 3, 0, 0, 0), SY_ERR_ARG);
+    CHECK_FAILS(sy_bench_sgemm_seconds(&s, 4, 4, 4, 0, 0, 1, 0), SY_ERR_ARG);
 }
 
 int main(void) {

@@ -4,8 +4,10 @@
 -- x threads with synlua's numbers, inference, start-up, pruning overhead)
 -- and valid JSON; a bad flag is a usage error. bench/layers.lua, at one
 -- round of one step without PyTorch, prints every layer at both thread
--- counts and the LSTM's and encoder's GEMM floors; bench/ops.lua, at one
--- round, every op. The full benchmarks are run by hand on a quiet machine.
+-- counts and the LSTM's and encoder's GEMM floors (by both float32 kernels
+-- where synlua has its own); bench/ops.lua, at one round, every op;
+-- bench/gemm.lua every product shape. The full benchmarks are run by hand
+-- on a quiet machine.
 local BIN = assert(os.getenv("SYNLUA_BIN"), "SYNLUA_BIN is not set")
 local SOURCE_DIR = os.getenv("SYNLUA_SOURCE_DIR") or "."
 local DATA = assert(os.getenv("SYNLUA_DATA"), "SYNLUA_DATA is not set")
@@ -97,6 +99,18 @@ local function valid_json(s)
   ws()
   return ok and pos == #s + 1
 end
+
+-- What the benchmarks' child sees: the float32 kernel in use ("avx512" or
+-- "blas") and whether synlua's own kernel exists on this CPU and build.
+local KERNEL, OWN_AVAILABLE
+do
+  local p = io.popen(q(BIN) .. [[ -e 'local sy = require("synlua") io.write(sy._gemm_kernel(), " ", tostring(pcall(sy._sgemm_seconds, 1, 1, 1, 1, "avx512")))']])
+  local line = p:read("a")
+  p:close()
+  KERNEL, OWN_AVAILABLE = line:match("^(%S+) (%S+)$")
+  OWN_AVAILABLE = OWN_AVAILABLE == "true"
+end
+local function sy_own_kernel() return KERNEL == "avx512" end
 
 local function cells(line)
   local out = {}
@@ -230,10 +244,34 @@ describe("bench/layers.lua", function()
       assert.truthy(out:match(("Encoder at %d thread%%(s%%): its GEMMs %%(543 MFLOP%%) by raw cblas_sgemm take [%%d%%.]+ ms"):format(t)), out)
     end
     assert.truthy(out:find("- lstm, 1 thread: ", 1, true))
+    if sy_own_kernel() then   -- synlua also timed with BLAS, and its own kernel's floors
+      assert.truthy(out:find("| synlua, BLAS ms | PT/sy, BLAS |", 1, true), out)
+      local c = cells(out:match("\n(| lstm | 1 |[^\n]*)"))
+      assert.is_true(tonumber(c[10]:match("^[%d%.]+")) > 0, out)
+      assert.truthy(out:match("LSTM GEMM%-bound floor %(synlua's own AVX%-512 kernel on the same shapes, 1 thread%): [%d%.]+ ms"), out)
+      assert.truthy(out:match("Encoder at 1 thread%(s%): its GEMMs %(543 MFLOP%) by synlua's own AVX%-512 kernel take"), out)
+    end
   end)
 
   it("rejects a bad argument", function()
     assert.are_not.equal(0, (run_bench("layers.lua", "1 x")))
+  end)
+end)
+
+describe("bench/gemm.lua", function()
+  it("times every product shape by BLAS and, where it runs, synlua's own kernel", function()
+    local status, out, err = run_bench("gemm.lua", "")
+    assert.are.equal(0, status, err)
+    local rows = 0
+    for line in out:gmatch("\n(| [^\n]* |)") do
+      if not line:match("^| product |") and not line:match("^|%-") then
+        local c = cells(line)
+        assert.is_true(tonumber(c[5]) > 0, line)
+        if OWN_AVAILABLE then assert.is_true(tonumber(c[6]) > 0, line) else assert.are.equal("-", c[6]) end
+        rows = rows + 1
+      end
+    end
+    assert.are.equal(12, rows, out)
   end)
 end)
 

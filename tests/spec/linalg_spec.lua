@@ -256,6 +256,33 @@ describe("benchmark timers", function()
     assert.matches("number has no integer representation", err)
   end)
 
+  it("_sgemm_seconds times either float32 kernel, operands transposed or not", function()
+    local own = sy._gemm_kernel() == "avx512"
+    assert.is_true(sy._sgemm_seconds(16, 8, 4, 2, "blas", true, true) > 0)
+    if own then
+      assert.is_true(sy._sgemm_seconds(16, 8, 4, 2, "avx512", false, true) > 0)
+    end
+    local ok, err = pcall(sy._sgemm_seconds, 16, 8, 4, 2, "mkl")
+    assert.is_false(ok)
+    assert.matches("bad argument #5 .-invalid option 'mkl'", err)
+  end)
+
+  it("_gemm_kernel reports and switches the float32 kernel", function()
+    local start = sy._gemm_kernel()
+    assert.is_true(start == "blas" or start == "avx512")
+    assert.equals("blas", sy._gemm_kernel("blas"))
+    -- the products hold with either kernel
+    local a, b = sy.randn(37, 21), sy.randn(21, 19)
+    local via_blas = a:matmul(b)
+    local ok, err = pcall(sy._gemm_kernel, "fast")
+    assert.is_false(ok)
+    assert.matches("bad argument #1 .-expected \"blas\"", err)
+    assert.equals("blas", sy._gemm_kernel())
+    sy._gemm_kernel(start)
+    assert.equals(start, sy._gemm_kernel())
+    assert.is_true((a:matmul(b) - via_blas):abs():max():item() < 1e-4)
+  end)
+
   it("_now is monotonic", function()
     local t0 = sy._now()
     local t1 = sy._now()
