@@ -39,7 +39,7 @@ int sy_gemm_set_kernel(const char *name);
 #if SY_SGEMM_AVX512
 /* The kernel itself, on the calling thread, with BLAS's arguments and
 ** rules (C not read when beta is 0; C = beta C when K or alpha is 0). Only
-** on a CPU with AVX-512F. */
+** on a CPU with AVX-512F. Its scratch is on the stack: about 80 KB. */
 void sy_sgemm_avx512(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                      float *C, int64_t ldc);
