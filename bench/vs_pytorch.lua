@@ -24,8 +24,9 @@
 --
 -- Also: a large job (LSTM + prune, length 60, 200,000 generated rows: a
 -- seeded random walk with 4 features, 2 epochs) with the share of the
--- GEMM-bound floor (3 x the forward GEMM FLOPs of one step, timed with raw
--- cblas_sgemm on the same shapes inside the synlua run); single-window
+-- GEMM-bound floor (3 x the forward GEMM FLOPs of one step, timed raw on
+-- the same shapes inside the synlua run by the float32 kernel synlua's layers
+-- use: its own AVX-512 one where it runs, else cblas_sgemm); single-window
 -- inference latency (batch 1, eval mode, no grad, median of many calls,
 -- after training); process start-up (synlua -e '' against python3 -c
 -- 'import torch'); pruning overhead (time inside pruner:step, measured in
@@ -157,14 +158,16 @@ end
 
 -- ------------------------------------------------------------ the child
 
--- Forward GEMMs of one LSTM training step at raw cblas_sgemm speed, times
--- 3 (backward is about twice the forward: the dX/dH and dW products): the
--- input projection of all steps as one product and the recurrence step by
--- step. The fc layer (B x 1 x H) is negligible.
+-- Forward GEMMs of one LSTM training step at the raw speed of the float32
+-- kernel synlua uses (sy._gemm_kernel()), times 3 (backward is about twice
+-- the forward: the dX/dH and dW products): the input projection of all
+-- steps as one product and the recurrence step by step. The fc layer
+-- (B x 1 x H) is negligible. Returns seconds, FLOPs and the kernel.
 local function lstm_floor_seconds(B, T, D, H)
-  local function gemm(m, n, k, reps) return sy._sgemm_seconds(m, n, k, reps) / reps end
+  local kernel = sy._gemm_kernel()
+  local function gemm(m, n, k, reps) return sy._sgemm_seconds(m, n, k, reps, kernel) / reps end
   local flops = 3 * (2 * B * T * D * 4 * H + 2 * B * T * H * 4 * H)
-  return 3 * (gemm(B * T, 4 * H, D, 20) + T * gemm(B, 4 * H, H, 400)), flops
+  return 3 * (gemm(B * T, 4 * H, D, 20) + T * gemm(B, 4 * H, H, 400)), flops, kernel
 end
 
 -- build/synlua bench/vs_pytorch.lua --child FILE MODEL METHOD THREADS
@@ -182,8 +185,8 @@ local function child(argv)
   local X = S:unfold(1, L, 1):transpose(2, 3)
   local N, D = X:size(1), X:size(3)
   assert(N == y:size(1), "the file's series and targets disagree")
-  local floor, flops
-  if want_floor then floor, flops = lstm_floor_seconds(BATCH, L, D, 64) end
+  local floor, flops, floor_kernel
+  if want_floor then floor, flops, floor_kernel = lstm_floor_seconds(BATCH, L, D, 64) end
 
   local settings = sy.train.method_settings(method, { protocol = "paper", arch = model_name })
   sy.manual_seed(SEED)
@@ -239,7 +242,8 @@ local function child(argv)
     cpu_seconds = cpu, seconds_per_epoch = wall / epochs, steps_per_second = steps / wall,
     prune_seconds = prune_s, prune_events = events, sparsity = pruner and pruner:sparsity() or 0.0,
     prunable = pruner and pruner.total or nil, params = params, final_loss = loss_sum / math.max(seen, 1),
-    infer_seconds = median(lat), floor_step_seconds = floor, step_flops = flops, peak_rss_mb = peak_rss_mb(),
+    infer_seconds = median(lat), floor_step_seconds = floor, step_flops = flops, floor_kernel = floor_kernel,
+    peak_rss_mb = peak_rss_mb(),
   }), "\n")
 end
 
@@ -586,6 +590,7 @@ local function summary(key)
           prune_events = field(list, "prune_events"), sparsity = field(list, "sparsity"),
           prunable = list[1].prunable, params = list[1].params, steps = list[1].steps,
           floor_step_seconds = field(list, "floor_step_seconds"), step_flops = list[1].step_flops,
+          floor_kernel = list[1].floor_kernel,
           floor_pct = median(floor_pct), final_loss = field(list, "final_loss"), version = list[1].version,
           windows = list[1].windows,
         }
@@ -714,9 +719,10 @@ if not o.skip_large then
   local s1 = large and large.synlua[1]
   local any = s1 or (large and select(2, next(large.synlua)))
   if any and any.floor_step_seconds then
-    emit(("GEMM-bound floor of one step (3 x the forward GEMM FLOPs at raw cblas_sgemm speed on the same "
-      .. "shapes, 1 thread, in the synlua runs): %s ms = %.1f GFLOP/s."):format(ms(any.floor_step_seconds),
-      any.step_flops / any.floor_step_seconds / 1e9))
+    emit(("GEMM-bound floor of one step (3 x the forward GEMM FLOPs at the raw speed of %s on the same "
+      .. "shapes, 1 thread, in the synlua runs): %s ms = %.1f GFLOP/s."):format(
+      any.floor_kernel == "avx512" and "synlua's own AVX-512 kernel, which its layers use" or "cblas_sgemm",
+      ms(any.floor_step_seconds), any.step_flops / any.floor_step_seconds / 1e9))
     for _, t in ipairs(o.threads) do
       local a = large.synlua[t]
       if a then
