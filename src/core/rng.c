@@ -110,11 +110,66 @@ __attribute__((target("avx2"))) static void philox16(uint32_t *out, uint64_t fir
         for (i = 0; i < 8; i++)
             for (j = 0; j < 4; j++) out[4 * (8 * g + i) + j] = w[g][j][i];
 }
+
+/* The same with sixteen lanes where the CPU has AVX-512: blocks first ..
+** first+31 in two groups of sixteen. */
+__attribute__((target("avx512f"))) static inline void mulhilo16(__m512i a, __m512i m, __m512i *hi,
+                                                              __m512i *lo) {
+    const __m512i even = _mm512_mul_epu32(a, m), odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
+__attribute__((target("avx512f"))) static inline void counters16(uint64_t first, __m512i *c0,
+                                                               __m512i *c1) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint32_t lo = (uint32_t)first, hi = (uint32_t)(first >> 32);
+    const __mmask16 carry = _mm512_cmpgt_epu32_mask(lane, _mm512_set1_epi32((int)(UINT32_MAX - lo)));
+    *c0 = _mm512_add_epi32(_mm512_set1_epi32((int)lo), lane);
+    *c1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)hi), carry, _mm512_set1_epi32((int)hi),
+                                _mm512_set1_epi32(1));
+}
+
+__attribute__((target("avx512f"))) static void philox32(uint32_t *out, uint64_t first, uint32_t k0,
+                                                        uint32_t k1) {
+    const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0), m1 = _mm512_set1_epi32((int)PHILOX_M1);
+    __m512i c[2][4], h0, l0, h1, l1, kv0, kv1;
+    uint32_t w[2][4][16];
+    int r, g, i, j;
+    for (g = 0; g < 2; g++) {
+        counters16(first + 16 * (uint64_t)g, &c[g][0], &c[g][1]);
+        c[g][2] = c[g][3] = _mm512_setzero_si512();
+    }
+    for (r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        kv0 = _mm512_set1_epi32((int)k0);
+        kv1 = _mm512_set1_epi32((int)k1);
+        for (g = 0; g < 2; g++) {
+            mulhilo16(c[g][0], m0, &h0, &l0);
+            mulhilo16(c[g][2], m1, &h1, &l1);
+            c[g][0] = _mm512_xor_si512(_mm512_xor_si512(h1, c[g][1]), kv0);
+            c[g][1] = l1;
+            c[g][2] = _mm512_xor_si512(_mm512_xor_si512(h0, c[g][3]), kv1);
+            c[g][3] = l0;
+        }
+    }
+    for (g = 0; g < 2; g++)
+        for (j = 0; j < 4; j++) _mm512_storeu_si512(w[g][j], c[g][j]);
+    for (g = 0; g < 2; g++)
+        for (i = 0; i < 16; i++)
+            for (j = 0; j < 4; j++) out[4 * (16 * g + i) + j] = w[g][j][i];
+}
 #endif
 
 void sy_rng_blocks(uint32_t *out, const sy_rng *g, uint64_t first, int64_t n) {
     int64_t b = 0;
 #ifdef PHILOX_AVX2
+    if (__builtin_cpu_supports("avx512f"))
+        for (; b + 32 <= n; b += 32)
+            philox32(out + 4 * b, first + (uint64_t)b, (uint32_t)g->seed, (uint32_t)(g->seed >> 32));
     if (__builtin_cpu_supports("avx2"))
         for (; b + 16 <= n; b += 16)
             philox16(out + 4 * b, first + (uint64_t)b, (uint32_t)g->seed, (uint32_t)(g->seed >> 32));

@@ -50,9 +50,9 @@ void sy_rng_set_seed(sy_rng *g, uint64_t seed);
 /* The four words of block `block` of g's stream (g is not advanced). */
 void sy_rng_block(uint32_t out[4], const sy_rng *g, uint64_t block);
 /* The words of blocks first .. first+n-1 of g's stream, four a block in
-** block order (out holds 4n words): sy_rng_block n times, sixteen blocks
-** at a time on AVX2 where the CPU has it (integer operations: the same
-** words either way). */
+** block order (out holds 4n words): sy_rng_block n times, 32 blocks at a
+** time on AVX-512 and sixteen on AVX2 where the CPU has them (integer
+** operations: the same words every way). */
 void sy_rng_blocks(uint32_t *out, const sy_rng *g, uint64_t first, int64_t n);
 /* Reserves nblocks blocks for a caller that generates them itself (e.g. a
 ** device kernel): returns the first one and advances g past them. */

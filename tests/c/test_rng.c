@@ -80,21 +80,22 @@ static void check_chunks(fill_fn fill, sy_dtype dt, int words) {
     sy_tensor_release(pieces);
 }
 
-/* sy_rng_blocks (sixteen blocks at a time on AVX2) gives sy_rng_block's
-** words: runs of every length 1..40 (tails past the groups of sixteen),
-** from offsets whose low word carries into the high one inside a group (in
-** its first and second eight), and a seed with both key words set. */
+/* sy_rng_blocks (32 blocks at a time on AVX-512, sixteen on AVX2) gives
+** sy_rng_block's words: runs of every length 1..80 (tails past the groups
+** of 32 and sixteen), from offsets whose low word carries into the high one
+** inside a group (in its first and second eight and sixteen), and a seed
+** with both key words set. */
 static void test_blocks_equal_block(void) {
     const uint64_t firsts[] = {0, 5, UINT64_C(0xFFFFFFFC), UINT64_C(0x1FFFFFFF3),
-                               UINT64_C(0xFFFFFFFFFFFFFFD0)};
+                               UINT64_C(0x2FFFFFFEB), UINT64_C(0xFFFFFFFFFFFFFFB0)};
     sy_rng g;
-    uint32_t many[4 * 40], one[4];
+    uint32_t many[4 * 80], one[4];
     size_t f;
     int64_t n, b;
     int j, bad = 0;
     sy_rng_set_seed(&g, UINT64_C(0x0123456789ABCDEF));
     for (f = 0; f < sizeof firsts / sizeof firsts[0]; f++)
-        for (n = 1; n <= 40; n++) {
+        for (n = 1; n <= 80; n++) {
             sy_rng_blocks(many, &g, firsts[f], n);
             for (b = 0; b < n; b++) {
                 sy_rng_block(one, &g, firsts[f] + (uint64_t)b);
